@@ -1,0 +1,47 @@
+"""funnel: checkout-abandonment analytics on clickstream dumps.
+
+>>> import funnel
+>>> funnel.builtin_spec().step_names[0]
+'cart'
+"""
+
+from funnel.analyze import AnalyzeOptions, analyze, validate
+from funnel.durations import parse_duration
+from funnel.errors import FunnelError, SchemaError, SpecError
+from funnel.expr import parse_filter
+from funnel.load import LoadOptions, scan_events
+from funnel.presets import PRESETS
+from funnel.result import FunnelResult
+from funnel.sessionize import SessionizeOptions, order_events, sessionize
+from funnel.spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
+from funnel.stats import wilson_interval
+from funnel.validate import Ledger, ValidateOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "AnalyzeOptions",
+    "Exclusion",
+    "FunnelError",
+    "FunnelResult",
+    "FunnelSpec",
+    "Ledger",
+    "LoadOptions",
+    "SchemaError",
+    "SessionOptions",
+    "SessionizeOptions",
+    "SpecError",
+    "Step",
+    "ValidateOptions",
+    "__version__",
+    "analyze",
+    "builtin_spec",
+    "order_events",
+    "parse_duration",
+    "parse_filter",
+    "scan_events",
+    "sessionize",
+    "validate",
+    "wilson_interval",
+]

@@ -1,0 +1,245 @@
+"""The pipeline end to end: load -> validate -> sessionize -> steps -> tables.
+
+Everything stays lazy until one ``collect_all`` at the end, so the dump is read and sorted
+once; the ledger counts, the duplicate counts and the per-unit paths share that plan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from funnel.errors import SchemaError, closest
+from funnel.load import LoadedEvents, LoadOptions, scan_events
+from funnel.presets import PRESETS
+from funnel.result import FunnelResult
+from funnel.sessionize import SessionizeOptions, order_events, sessionize
+from funnel.spec import FunnelSpec, builtin_spec
+from funnel.steps import match_paths, step_rank
+from funnel.tables import breakdown_table, step_table, timing_table, trend_table, units_table
+from funnel.timestamps import TimestampInfo, normalize_timestamp
+from funnel.validate import Ledger, ValidateOptions, mark_rejects
+
+__all__ = ["AnalyzeOptions", "Prepared", "analyze", "prepare", "validate"]
+
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.DataFrame | pl.LazyFrame
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzeOptions:
+    """Options of :func:`analyze` beyond the spec.
+
+    ``by``: columns to break the funnel down by; ``trend_every``: ``1d`` or ``1w``;
+    ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``).
+    """
+
+    load: LoadOptions = field(default_factory=LoadOptions)
+    validate: ValidateOptions = field(default_factory=ValidateOptions)
+    by: tuple[str, ...] = ()
+    trend_every: str = "1d"
+    rejects_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The lazy plan up to validation, shared by ``analyze`` and ``validate``."""
+
+    marked: pl.LazyFrame
+    files: tuple[str, ...]
+    timestamp: TimestampInfo
+
+    def notes(self) -> tuple[str, ...]:
+        note = f"timestamp: {self.timestamp.how} (source type {self.timestamp.source_dtype})"
+        return (note,)
+
+
+def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
+    lf = frame.lazy()
+    if options.mapping:
+        lf = lf.rename({src: dst for dst, src in options.mapping.items() if src != dst})
+    names = lf.collect_schema().names()
+    for col in ("user_id", "timestamp", "event"):
+        if col not in names:
+            near = closest(col, names)
+            raise SchemaError(
+                f"<frame>: required column '{col}' is missing; columns found: {', '.join(names)}",
+                hint=(f"did you mean '{near}'? " if near else "") + f"map it with {col}=COLUMN",
+            )
+    if "_file" not in names:
+        lf = lf.with_columns(pl.lit("<frame>").alias("_file"))
+    lf, info = normalize_timestamp(lf, unit=options.timestamp_unit, timezone=options.timezone)
+    lf = lf.with_columns(pl.col("user_id").cast(pl.String), pl.col("event").cast(pl.String))
+    return LoadedEvents(frame=lf, files=("<frame>",), timestamp=info)
+
+
+def prepare(
+    source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
+) -> Prepared:
+    """Load and mark rejects lazily; applies the spec's ``[columns]`` mapping."""
+    options = options or AnalyzeOptions()
+    load = options.load
+    if spec is not None and spec.columns:
+        load = replace(load, mapping={**spec.columns, **load.mapping})
+    if load.preset is not None and load.timestamp_unit is None and load.preset in PRESETS:
+        load = replace(load, timestamp_unit=PRESETS[load.preset].timestamp_unit)
+    if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
+        loaded = _from_frame(source, load)
+    else:
+        loaded = scan_events(source, load)
+    return Prepared(mark_rejects(loaded.frame, options.validate), loaded.files, loaded.timestamp)
+
+
+def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
+    for col, where in wanted.items():
+        if col not in names:
+            near = closest(col, names)
+            raise SchemaError(
+                f"column '{col}' ({where}) is not in the data; columns: {', '.join(names)}",
+                hint=f"did you mean '{near}'?" if near else "check the column name",
+            )
+
+
+def _ledger_frames(prepared: Prepared) -> list[pl.LazyFrame]:
+    m = prepared.marked
+    return [
+        m.group_by("_file").agg(pl.len().alias("rows")),
+        m.filter(pl.col("_reject").is_not_null())
+        .group_by("_file", "_reject")
+        .agg(pl.len().alias("rows")),
+    ]
+
+
+def _write_rejects(prepared: Prepared, path: str) -> None:
+    rejected = (
+        prepared.marked.filter(pl.col("_reject").is_not_null())
+        .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
+        .rename({"_reject": "reason", "_file": "file"})
+        .drop("_timestamp_raw")
+    )
+    if path.endswith(".parquet"):
+        rejected.sink_parquet(path)
+    else:
+        # CSV cannot hold nested values: write lists and structs as JSON-like text
+        schema = rejected.collect_schema()
+        nested = [c for c, t in schema.items() if t.is_nested()]
+        rejected.with_columns(
+            pl.col(c).map_batches(
+                lambda s: pl.Series(s.name, [str(v) for v in s.to_list()]), return_dtype=pl.String
+            )
+            for c in nested
+        ).collect().write_csv(path)
+
+
+def validate(
+    source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
+) -> Ledger:
+    """Load and validate only: the ledger (duplicates included), nothing else.
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"user_id": ["a", "a", None], "event": ["x", "x", "y"],
+    ...                    "timestamp": ["2024-05-01T10:00:00Z"] * 3})
+    >>> validate(df).to_dict()["used"], validate(df).to_dict()["duplicates"]
+    (1, 1)
+    """
+    options = options or AnalyzeOptions()
+    prepared = prepare(source, options, spec)
+    ordered = order_events(
+        prepared.marked.filter(pl.col("_reject").is_null()), several_files=len(prepared.files) > 1
+    )
+    dups = ordered.filter(pl.col("_dup")).group_by("_file").agg(pl.len().alias("rows"))
+    totals, rejects, dup = pl.collect_all([*_ledger_frames(prepared), dups])
+    if options.rejects_path:
+        _write_rejects(prepared, options.rejects_path)
+    return Ledger.build(totals, rejects, dup, prepared.notes())
+
+
+def analyze(
+    source: Source, spec: FunnelSpec | None = None, options: AnalyzeOptions | None = None
+) -> FunnelResult:
+    """Analyse a dump (path, folder, glob or polars frame) with a funnel spec.
+
+    Collects once at the end (documented exception to "stages never collect").
+
+    >>> import polars as pl
+    >>> df = pl.DataFrame({
+    ...     "user_id": ["a", "a", "a", "b"],
+    ...     "event": ["add_to_cart", "begin_checkout", "purchase", "add_to_cart"],
+    ...     "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:01:00Z",
+    ...                   "2024-05-01T10:03:00Z", "2024-05-01T11:00:00Z"]})
+    >>> spec = FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
+    ...     {"event": "begin_checkout"}, {"event": "purchase"}]})
+    >>> result = analyze(df, spec)
+    >>> result.steps["entered"].to_list()
+    [2, 1, 1]
+    >>> result.timing.filter(kind="time_to_convert")["median_s"][0]
+    180.0
+    """
+    options = options or AnalyzeOptions()
+    if spec is None:
+        preset = options.load.preset
+        spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
+    prepared = prepare(source, options, spec)
+    names = prepared.marked.collect_schema().names()
+    wanted = {c: "spec" for c in sorted(spec.property_columns())}
+    wanted |= {c: "--by" for c in options.by}
+    _check_columns(names, wanted)
+    if spec.sessions.use_column and "session_id" not in names:
+        raise SchemaError(
+            "sessions.use_column is set but the data has no session_id column",
+            hint="map one with --map session_id=COLUMN or drop use_column",
+        )
+    valid = prepared.marked.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
+    sess_opts = SessionizeOptions(
+        timeout_s=spec.sessions.timeout_s,
+        max_length_s=spec.sessions.max_length_s,
+        use_column=spec.sessions.use_column,
+    )
+    for exact in (False, True):
+        ordered = order_events(
+            valid,
+            rank=step_rank(spec),
+            use_column=sess_opts.use_column,
+            exact_users=exact,
+            several_files=len(prepared.files) > 1,
+        )
+        sess = sessionize(ordered.filter(~pl.col("_dup")), sess_opts)
+        units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
+        dups = ordered.filter(pl.col("_dup")).group_by("_file").agg(pl.len().alias("rows"))
+        counts = sess.select(
+            pl.len().alias("events"),
+            pl.col("_first").sum().alias("sessions"),
+            pl.col("user_id").n_unique().alias("users"),
+            pl.col("_collision").sum().alias("collisions"),
+        )
+        totals, rejects, dup, units, counted = pl.collect_all(
+            [*_ledger_frames(prepared), dups, units_lf, counts], engine="in-memory"
+        )
+        if exact or counted["collisions"][0] == 0:
+            break
+    if options.rejects_path:
+        _write_rejects(prepared, options.rejects_path)
+    ledger = Ledger.build(totals, rejects, dup, prepared.notes())
+    steps = step_table(units, spec)
+    n_units, n_conv = units.height, int(units["converted"].sum())
+    summary = {
+        "events_used": int(counted["events"][0]),
+        "sessions": int(counted["sessions"][0]),
+        "users": int(counted["users"][0]),
+        "unit": spec.unit,
+        "units_entered": n_units,
+        "units_converted": n_conv,
+        "conversion": n_conv / n_units if n_units else None,
+    }
+    return FunnelResult(
+        spec=spec,
+        ledger=ledger,
+        steps=steps,
+        timing=timing_table(units, spec),
+        units=units,
+        trend=trend_table(units, spec, options.trend_every),
+        breakdown=breakdown_table(units, spec, list(options.by)) if options.by else None,
+        summary=summary,
+    )

@@ -1,0 +1,247 @@
+"""Load: find the files of an event dump, scan them lazily and bring them to the data contract.
+
+The data contract is four canonical columns — ``user_id``, ``timestamp``, ``event`` and an
+optional ``session_id`` — plus any number of property columns, which are kept as they are.
+Each row also carries ``_file``, the file it came from, so that the ledger can count per file.
+
+Nothing is read here beyond file schemas (and, for epoch timestamps without a unit, one
+``min``/``max`` aggregate, see :mod:`funnel.timestamps`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from funnel.errors import SchemaError, closest
+from funnel.presets import PRESETS, Preset
+from funnel.timestamps import TimestampInfo, normalize_timestamp
+
+__all__ = ["CANONICAL", "LoadOptions", "LoadedEvents", "discover_files", "scan_events"]
+
+CANONICAL = ("user_id", "timestamp", "event", "session_id")
+REQUIRED = ("user_id", "timestamp", "event")
+
+_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "csv",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "ndjson",
+    ".ndjson.gz": "ndjson",
+    ".jsonl.gz": "ndjson",
+    ".json.gz": "ndjson",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOptions:
+    """How to read a dump.
+
+    Parameters
+    ----------
+    preset
+        Name of an export shape (``ga4``, ``segment``, ``amplitude``, ``snowplow``,
+        ``ecommerce``) or None for data already in the canonical shape.
+    mapping
+        Canonical column -> source column, e.g. ``{"user_id": "visitor"}``; applied after
+        the preset.
+    timezone
+        Zone of naive datetimes and of strings without an offset.
+    timestamp_unit
+        Unit of epoch-number timestamps (``s``, ``ms``, ``us``, ``ns``); inferred when None
+        and every value agrees on one unit.
+    """
+
+    preset: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"
+    timestamp_unit: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedEvents:
+    """A lazy frame in the canonical shape plus what loading learned on the way."""
+
+    frame: pl.LazyFrame
+    files: tuple[str, ...]
+    timestamp: TimestampInfo
+
+
+def _format_of(path: str) -> str | None:
+    name = path.lower()
+    for ext in sorted(_FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return _FORMATS[ext]
+    return None
+
+
+def discover_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Expand a file, folder (recursively, hive layouts included) or glob into data files.
+
+    >>> discover_files("sample_events")  # doctest: +SKIP
+    ['sample_events/events.parquet']
+    """
+    sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    files: list[str] = []
+    for src in sources:
+        text = os.fspath(src)
+        if any(ch in text for ch in "*?["):
+            found = sorted(glob.glob(text, recursive=True))
+        elif os.path.isdir(text):
+            found = sorted(
+                str(p) for p in Path(text).rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+            found = [f for f in found if _format_of(f) is not None]
+        elif os.path.exists(text):
+            found = [text]
+        else:
+            raise SchemaError(f"{text}: no such file or folder", hint="check the path")
+        files.extend(f for f in found if os.path.isfile(f))
+    if not files:
+        raise SchemaError(
+            f"{', '.join(map(os.fspath, sources))}: no event files found",
+            hint="give .parquet, .csv(.gz) or .ndjson/.jsonl(.gz) files, a folder or a glob",
+        )
+    unknown = [f for f in files if _format_of(f) is None]
+    if unknown:
+        raise SchemaError(
+            f"{unknown[0]}: unknown file type",
+            hint="name files .parquet, .csv, .csv.gz, .ndjson, .jsonl or .ndjson.gz",
+        )
+    return files
+
+
+def _hive_columns(path: str) -> dict[str, str]:
+    parts = Path(path).parts[:-1]
+    return dict(p.split("=", 1) for p in parts if "=" in p and not p.startswith("="))
+
+
+def _scan_one_format(fmt: str, files: list[str]) -> tuple[pl.LazyFrame, dict[str, list[str]]]:
+    """Scan files of one format; return the frame and each file's column names."""
+    try:
+        if fmt == "parquet":
+            schemas = {f: [*pl.read_parquet_schema(f), *_hive_columns(f)] for f in files}
+            hive = any(_hive_columns(f) for f in files)
+            frame = pl.scan_parquet(
+                files, hive_partitioning=hive, include_file_paths="_file", missing_columns="insert"
+            )
+            return frame, schemas
+        frames, schemas = [], {}
+        for f in files:
+            if fmt == "csv":
+                sep = "\t" if f.lower().endswith(".tsv") else ","
+                lf = pl.scan_csv(
+                    f, separator=sep, infer_schema_length=10_000, include_file_paths="_file"
+                )
+            else:
+                lf = pl.scan_ndjson(f, infer_schema_length=10_000, include_file_paths="_file")
+            schemas[f] = [c for c in lf.collect_schema().names() if c != "_file"]
+            frames.append(lf)
+        return pl.concat(frames, how="diagonal_relaxed"), schemas
+    except SchemaError:
+        raise
+    except Exception as exc:  # polars raises many types for unreadable files
+        raise SchemaError(
+            f"{files[0] if len(files) == 1 else fmt + ' files'}: cannot read: {exc}",
+            hint="check that the file is complete and of the type its name says",
+        ) from exc
+
+
+def _check_columns(schemas: dict[str, list[str]], needed: Mapping[str, str], where: str) -> None:
+    for f, cols in schemas.items():
+        for canonical, source in needed.items():
+            if source not in cols:
+                near = closest(source, cols)
+                hint = f"did you mean '{near}'? " if near else ""
+                hint += f"map it with --map {canonical}=COLUMN" + (
+                    f" or check --preset {where}" if where != "canonical" else ""
+                )
+                raise SchemaError(
+                    f"{f}: required column '{source}' ({canonical}) is missing; "
+                    f"columns found: {', '.join(cols) or '(none)'}",
+                    hint=hint,
+                )
+
+
+def scan_events(
+    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    options: LoadOptions | None = None,
+) -> LoadedEvents:
+    """Scan an event dump lazily into the canonical shape.
+
+    Collects nothing but file schemas (and a min/max of epoch timestamps when their unit
+    must be inferred).
+
+    >>> import polars as pl, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> pl.DataFrame({"visitor": ["a"], "ts": ["2024-05-01T10:00:00Z"], "event": ["x"]}
+    ...     ).write_csv(os.path.join(d, "e.csv"))
+    >>> ev = scan_events(d, LoadOptions(mapping={"user_id": "visitor", "timestamp": "ts"}))
+    >>> ev.frame.select("user_id", "timestamp", "event").collect().row(0)[0]
+    'a'
+    """
+    options = options or LoadOptions()
+    files = discover_files(source)
+    preset: Preset | None = None
+    if options.preset is not None:
+        if options.preset not in PRESETS:
+            near = closest(options.preset, PRESETS)
+            raise SchemaError(
+                f"unknown preset '{options.preset}'",
+                hint=(f"did you mean '{near}'? " if near else "")
+                + "presets: "
+                + ", ".join(sorted(PRESETS)),
+            )
+        preset = PRESETS[options.preset]
+    by_format: dict[str, list[str]] = {}
+    for f in files:
+        by_format.setdefault(_format_of(f) or "", []).append(f)
+    scans, schemas = [], {}
+    for fmt, fs in sorted(by_format.items()):
+        lf, sch = _scan_one_format(fmt, fs)
+        scans.append(lf)
+        schemas.update(sch)
+    frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+
+    if preset is not None:
+        _check_columns(schemas, {c: c for c in preset.required}, preset.name)
+        frame = preset.transform(frame)
+        # after the preset, every file has the canonical names (mapping may still override)
+        schemas = {f: list(frame.collect_schema().names()) for f in files}
+    mapping = dict(options.mapping)
+    unknown = [k for k in mapping if k not in CANONICAL]
+    if unknown:
+        near = closest(unknown[0], CANONICAL)
+        raise SchemaError(
+            f"--map {unknown[0]}=...: '{unknown[0]}' is not a canonical column",
+            hint=(f"did you mean '{near}'? " if near else "")
+            + "canonical columns: "
+            + ", ".join(CANONICAL),
+        )
+    needed = {c: mapping.get(c, c) for c in REQUIRED}
+    _check_columns(schemas, needed, preset.name if preset else "canonical")
+    renames = {src: dst for dst, src in mapping.items() if src != dst}
+    names = frame.collect_schema().names()
+    # a canonical name that is also present as a property must not clash with the rename
+    clashes = [dst for dst in renames.values() if dst in names and dst not in renames]
+    frame = frame.drop(clashes).rename(renames)
+    frame, ts_info = normalize_timestamp(
+        frame, unit=options.timestamp_unit, timezone=options.timezone, files=files
+    )
+    casts = [
+        pl.col("user_id").cast(pl.String).str.strip_chars(),
+        pl.col("event").cast(pl.String).str.strip_chars(),
+        pl.col("_file").cast(pl.String),
+    ]
+    if "session_id" in frame.collect_schema().names():
+        casts.append(pl.col("session_id").cast(pl.String))
+    return LoadedEvents(frame=frame.with_columns(casts), files=tuple(files), timestamp=ts_info)

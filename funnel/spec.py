@@ -1,0 +1,317 @@
+"""Funnel specs: what a funnel is, as data (TOML), validated with errors that name the key.
+
+A spec in TOML::
+
+    name = "checkout"
+    mode = "ordered"        # ordered | strict | any_order
+    window = "session"      # or a duration from entry, e.g. "2h"
+    unit = "sessions"       # or "users"
+    entry = "closed"        # or "open"
+    hold = ["cart_id"]      # properties that must stay equal along the path
+
+    [sessions]
+    timeout = "30m"
+    max_length = "12h"      # optional
+    use_column = false      # true: use the data's session_id column
+
+    [columns]               # canonical -> source column
+    user_id = "visitor"
+
+    [[steps]]
+    name = "cart"
+    event = "add_to_cart"           # or a list of alternatives
+    where = "value > 0"             # optional filter, see funnel.expr
+
+    [[exclude]]
+    event = "cart_cleared"
+    between = ["cart", "purchase"]  # default: first and last step
+
+The semantics are written down in docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from funnel.durations import parse_duration
+from funnel.errors import SpecError, did_you_mean
+from funnel.expr import Filter, parse_filter
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Exclusion", "FunnelSpec", "SessionOptions", "Step", "builtin_spec"]
+
+_TOP_KEYS = {
+    "name",
+    "mode",
+    "window",
+    "unit",
+    "entry",
+    "hold",
+    "sessions",
+    "columns",
+    "steps",
+    "exclude",
+    "description",
+}
+_STEP_KEYS = {"name", "event", "where"}
+_EXCLUDE_KEYS = {"event", "where", "between"}
+_SESSION_KEYS = {"timeout", "max_length", "use_column"}
+_CHOICES = {
+    "mode": ("ordered", "strict", "any_order"),
+    "unit": ("sessions", "users"),
+    "entry": ("closed", "open"),
+}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(f"{where}{key}: unknown key", hint=did_you_mean(key, allowed))
+
+
+def _events(value: Any, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(items, list)
+        or not items
+        or not all(isinstance(v, str) and v.strip() for v in items)
+    ):
+        raise SpecError(
+            f"{key}: expected an event name or a list of names", hint='event = "purchase"'
+        )
+    return tuple(v.strip() for v in items)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One funnel step: any of ``events``, optionally filtered by ``where``."""
+
+    name: str
+    events: tuple[str, ...]
+    where: Filter | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "event": list(self.events)}
+        if self.where is not None:
+            out["where"] = self.where.text
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exclusion:
+    """Events that end a path when they occur between steps ``between[0]`` and ``between[1]``."""
+
+    events: tuple[str, ...]
+    between: tuple[int, int]
+    where: Filter | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """How sessions are rebuilt. ``timeout_s`` of inactivity splits sessions (GA4: 30 min)."""
+
+    timeout_s: float = 1800.0
+    max_length_s: float | None = None
+    use_column: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunnelSpec:
+    """A validated funnel definition.
+
+    >>> spec = FunnelSpec.from_dict({"steps": [{"name": "cart", "event": "add_to_cart"},
+    ...                                        {"name": "buy", "event": "purchase"}]})
+    >>> [s.name for s in spec.steps], spec.mode, spec.window_s
+    (['cart', 'buy'], 'ordered', None)
+    """
+
+    name: str = "funnel"
+    steps: tuple[Step, ...]
+    mode: str = "ordered"
+    window_s: float | None = None
+    unit: str = "sessions"
+    entry: str = "closed"
+    hold: tuple[str, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
+    sessions: SessionOptions = field(default_factory=SessionOptions)
+    columns: Mapping[str, str] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def step_names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def property_columns(self) -> set[str]:
+        """Every property column the spec reads (filters and held properties)."""
+        cols = set(self.hold)
+        for part in (*self.steps, *self.exclusions):
+            if part.where is not None:
+                cols |= part.where.columns()
+        return cols
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> FunnelSpec:
+        """Read and validate a spec file; errors name the file and the key."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(f"{path}: spec file not found", hint="check the --spec path") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(
+                f"{path}: not valid TOML: {exc}", hint="check quoting and brackets"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc.message}", hint=exc.hint) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FunnelSpec:
+        """Validate a spec given as plain data (the parsed TOML)."""
+        _check_keys(data, _TOP_KEYS, "")
+        opts: dict[str, Any] = {}
+        for key, choices in _CHOICES.items():
+            if key in data:
+                if data[key] not in choices:
+                    raise SpecError(
+                        f"{key}: {data[key]!r} is not one of {', '.join(choices)}",
+                        hint=did_you_mean(str(data[key]), choices),
+                    )
+                opts[key] = data[key]
+        window = data.get("window", "session")
+        opts["window_s"] = None if window == "session" else parse_duration(window, key="window")
+        raw_steps = data.get("steps")
+        if not isinstance(raw_steps, list) or len(raw_steps) < 1:
+            raise SpecError(
+                "steps: a funnel needs at least one [[steps]] table",
+                hint='add [[steps]] with name = "..." and event = "..."',
+            )
+        if len(raw_steps) > 60:
+            raise SpecError("steps: more than 60 steps", hint="split the funnel")
+        steps = []
+        for i, raw in enumerate(raw_steps):
+            where = f"steps[{i}]."
+            if not isinstance(raw, Mapping):
+                raise SpecError(f"steps[{i}]: expected a table", hint="use [[steps]] tables")
+            _check_keys(raw, _STEP_KEYS, where)
+            if "event" not in raw:
+                raise SpecError(f"{where}event: missing", hint='every step needs event = "..."')
+            events = _events(raw["event"], where + "event")
+            name = raw.get("name", events[0])
+            if not isinstance(name, str) or not name.strip():
+                raise SpecError(f"{where}name: expected text", hint='name = "checkout"')
+            flt = parse_filter(raw["where"], key=where + "where") if "where" in raw else None
+            steps.append(Step(name=name.strip(), events=events, where=flt))
+        names = [s.name for s in steps]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(
+                f"steps: step name {dupes[0]!r} is used twice", hint="give each step a unique name"
+            )
+        exclusions = []
+        for i, raw in enumerate(data.get("exclude", [])):
+            where = f"exclude[{i}]."
+            _check_keys(raw, _EXCLUDE_KEYS, where)
+            events = _events(raw.get("event"), where + "event")
+            between = raw.get("between", [names[0], names[-1]])
+            if not (isinstance(between, list) and len(between) == 2):
+                raise SpecError(
+                    f"{where}between: expected [from_step, to_step]",
+                    hint=f'e.g. between = ["{names[0]}", "{names[-1]}"]',
+                )
+            idx = []
+            for b in between:
+                if b not in names:
+                    raise SpecError(
+                        f"{where}between: {b!r} is not a step", hint=did_you_mean(str(b), names)
+                    )
+                idx.append(names.index(b))
+            if idx[0] >= idx[1]:
+                raise SpecError(
+                    f"{where}between: the first step must come before the second",
+                    hint=f'e.g. between = ["{names[0]}", "{names[-1]}"]',
+                )
+            flt = parse_filter(raw["where"], key=where + "where") if "where" in raw else None
+            exclusions.append(Exclusion(events=events, between=(idx[0], idx[1]), where=flt))
+        hold = data.get("hold", [])
+        hold = [hold] if isinstance(hold, str) else hold
+        if not isinstance(hold, list) or not all(isinstance(h, str) for h in hold):
+            raise SpecError("hold: expected a list of property names", hint='hold = ["cart_id"]')
+        sess = data.get("sessions", {})
+        _check_keys(sess, _SESSION_KEYS, "sessions.")
+        sessions = SessionOptions(
+            timeout_s=parse_duration(sess.get("timeout", "30m"), key="sessions.timeout"),
+            max_length_s=(
+                parse_duration(sess["max_length"], key="sessions.max_length")
+                if "max_length" in sess
+                else None
+            ),
+            use_column=bool(sess.get("use_column", False)),
+        )
+        if sessions.timeout_s <= 0:
+            raise SpecError("sessions.timeout: must be positive", hint='e.g. timeout = "30m"')
+        columns = data.get("columns", {})
+        if not isinstance(columns, Mapping):
+            raise SpecError("columns: expected a table", hint='[columns] user_id = "visitor"')
+        mode = opts.get("mode", "ordered")
+        if mode == "any_order" and (exclusions or opts.get("entry") == "open"):
+            raise SpecError(
+                "mode: any_order funnels take no exclusions and no open entry",
+                hint='use mode = "ordered" for those',
+            )
+        return cls(
+            name=str(data.get("name", "funnel")),
+            steps=tuple(steps),
+            hold=tuple(hold),
+            exclusions=tuple(exclusions),
+            sessions=sessions,
+            columns=dict(columns),
+            source=dict(data),
+            **opts,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data (JSON-ready)."""
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "window_s": self.window_s,
+            "unit": self.unit,
+            "entry": self.entry,
+            "hold": list(self.hold),
+            "steps": [s.to_dict() for s in self.steps],
+            "exclude": [
+                {"event": list(e.events), "between": [self.steps[i].name for i in e.between]}
+                | ({"where": e.where.text} if e.where else {})
+                for e in self.exclusions
+            ],
+            "sessions": {
+                "timeout_s": self.sessions.timeout_s,
+                "max_length_s": self.sessions.max_length_s,
+                "use_column": self.sessions.use_column,
+            },
+        }
+
+
+def builtin_spec(name: str = "checkout") -> FunnelSpec:
+    """Load a spec shipped with the package (``checkout`` or ``ecommerce``).
+
+    >>> builtin_spec().step_names
+    ['cart', 'checkout', 'shipping', 'payment', 'purchase']
+    """
+    try:
+        text = resources.files("funnel").joinpath(f"specs/{name}.toml").read_text("utf-8")
+    except FileNotFoundError:
+        raise SpecError(
+            f"no built-in spec {name!r}", hint="built-ins: checkout, ecommerce"
+        ) from None
+    return FunnelSpec.from_dict(tomllib.loads(text))

@@ -1,0 +1,280 @@
+"""Steps: match each unit's events against the funnel, giving one path per unit.
+
+Works on the sorted, sessionized rows without any per-unit Python: every step is a few
+running values over the sorted rows. For each step ``k`` the column ``next_k`` holds, on
+every row, the position of the next row (at or after it) that matches step ``k``
+(a backward fill). The path is then followed by *gathering*: the match of step ``k`` is
+``next_k`` read at the row just after the match of step ``k-1`` — valid while it stays in
+the same group. Strict mode uses shifted rows instead; any-order mode first occurrences.
+
+The output, :func:`match_paths`, has one row per unit that entered the funnel:
+``_g`` (group number), ``_entry`` and ``_furthest`` (0-based step indices), ``at_<step>``
+(time the step was reached, null if not), ``_exit_end`` (end of the session where the path
+stopped) and every column of the entry event. Semantics: docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from funnel.spec import FunnelSpec
+
+__all__ = ["group_key", "match_exprs", "match_paths", "step_rank"]
+
+
+def _matches(events: tuple[str, ...], where) -> pl.Expr:
+    expr = pl.col("event").is_in(list(events))
+    return expr & where.to_polars() if where is not None else expr
+
+
+def match_exprs(spec: FunnelSpec) -> list[pl.Expr]:
+    """One boolean expression per step: does this row match the step?"""
+    return [_matches(s.events, s.where) for s in spec.steps]
+
+
+def step_rank(spec: FunnelSpec) -> pl.Expr:
+    """Tie rank: the lowest step a row matches; rows matching no step rank last."""
+    k = len(spec.steps)
+    expr = pl.lit(k)
+    for i in reversed(range(k)):
+        expr = pl.when(match_exprs(spec)[i]).then(pl.lit(i)).otherwise(expr)
+    return expr
+
+
+def group_key(spec: FunnelSpec) -> pl.Expr:
+    """Rows are grouped per session, or per user for users counted over a duration window."""
+    if spec.unit == "users" and spec.window_s is not None:
+        new_user = (pl.col("_uh") != pl.col("_uh").shift(1)) | (
+            pl.col("user_id") != pl.col("user_id").shift(1)
+        )
+        return new_user.fill_null(True).cum_sum().cast(pl.Int64)
+    return pl.col("_sid")
+
+
+def _gather(col: str | pl.Expr, idx: pl.Expr) -> pl.Expr:
+    expr = pl.col(col) if isinstance(col, str) else col
+    return expr.gather(idx.clip(upper_bound=pl.len().cast(pl.Int64) - 1))
+
+
+def _window_ok(t_col: pl.Expr, spec: FunnelSpec) -> pl.Expr:
+    if spec.window_s is None:
+        return pl.lit(True)
+    limit = int(spec.window_s * 1_000_000)
+    return (t_col - pl.col("_t_entry")).dt.total_microseconds() <= limit
+
+
+def _with_groups(frame: pl.LazyFrame) -> pl.LazyFrame:
+    frame = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+    first = (pl.col("_g") != pl.col("_g").shift(1)).fill_null(True)
+    last = (pl.col("_g") != pl.col("_g").shift(-1)).fill_null(True)
+    return frame.with_columns(
+        first.alias("_gfirst"),
+        pl.when(last).then(pl.col("_pos")).backward_fill().alias("_gend"),
+        pl.when(first).then(pl.col("_pos")).forward_fill().alias("_gstart"),
+    )
+
+
+def _next(match: pl.Expr) -> pl.Expr:
+    return pl.when(match).then(pl.col("_pos")).backward_fill()
+
+
+def _in_group(pos: pl.Expr) -> pl.Expr:
+    return pl.when(pos <= pl.col("_gend")).then(pos)
+
+
+def _hold_ok(spec: FunnelSpec) -> pl.Expr:
+    ok = pl.lit(True)
+    for h in spec.hold:
+        ok = ok & (pl.col(h) == _gather(f"_anchor_{h}", pl.col("_gstart"))).fill_null(False)
+    return ok
+
+
+def _entry(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
+    """Find each group's entry row (``_pe``) and entry step (``_se``) on its first row."""
+    k = len(spec.steps)
+    if spec.entry == "open":
+        lowest = pl.lit(None, pl.Int64)
+        for i in reversed(range(k)):
+            lowest = pl.when(ms[i]).then(pl.lit(i, pl.Int64)).otherwise(lowest)
+        frame = frame.with_columns(lowest.alias("_stepidx"))
+        nxt = _next(pl.col("_stepidx").is_not_null())
+    else:
+        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("_stepidx"))
+        nxt = _next(ms[0])
+    frame = frame.with_columns(pl.when(pl.col("_gfirst")).then(_in_group(nxt)).alias("_pe"))
+    frame = frame.with_columns(
+        _gather("_stepidx", pl.col("_pe")).alias("_se"),
+        _gather("timestamp", pl.col("_pe")).alias("_t_entry"),
+        *[_gather(h, pl.col("_pe")).alias(f"_anchor_{h}") for h in spec.hold],
+    )
+    return frame
+
+
+def _ordered(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
+    k = len(spec.steps)
+    frame = _entry(frame, spec, ms)
+    hold = _hold_ok(spec)
+    frame = frame.with_columns(
+        *[_next(ms[i] & hold).alias(f"_n{i}") for i in range(k)],
+        *[
+            _next(_matches(x.events, x.where)).alias(f"_x{j}")
+            for j, x in enumerate(spec.exclusions)
+        ],
+    )
+    prev = None
+    for i in range(k):
+        if prev is None:
+            chain = pl.lit(None, pl.Int64)
+        else:
+            q = prev + 1
+            cand = _in_group(_gather(f"_n{i}", q))
+            ok = (q <= pl.col("_gend")) & _window_ok(_gather("timestamp", cand), spec)
+            for j, x in enumerate(spec.exclusions):
+                a, b = x.between
+                if a < i <= b:
+                    pa = pl.col(f"_p{a}")
+                    cut = _in_group(_gather(f"_x{j}", pa + 1))
+                    ok = ok & (cut.is_null() | (cut > cand) | (pa + 1 > pl.col("_gend")))
+            chain = pl.when(ok).then(cand)
+        p = pl.when(pl.col("_se") == i).then(pl.col("_pe")).when(pl.col("_se") < i).then(chain)
+        frame = frame.with_columns(p.alias(f"_p{i}"))
+        prev = pl.col(f"_p{i}")
+    return frame
+
+
+def _any_order(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
+    k = len(spec.steps)
+    any_step = pl.any_horizontal(ms)
+    frame = frame.with_columns(
+        pl.when(pl.col("_gfirst")).then(_in_group(_next(any_step))).alias("_pany"),
+        pl.when(pl.col("_gfirst")).then(_in_group(_next(ms[0]))).alias("_pe"),
+        pl.lit(0, pl.Int64).alias("_se"),
+    )
+    frame = frame.with_columns(
+        _gather("timestamp", pl.col("_pany")).alias("_t_entry"),
+        *[_gather(h, pl.col("_pe")).alias(f"_anchor_{h}") for h in spec.hold],
+    )
+    hold = _hold_ok(spec)
+    frame = frame.with_columns(
+        *[_next(ms[i] & (hold if i else pl.lit(True))).alias(f"_n{i}") for i in range(k)]
+    )
+    ok = pl.col("_pe").is_not_null()
+    for i in range(k):
+        first = pl.when(pl.col("_gfirst")).then(_in_group(pl.col(f"_n{i}")))
+        ok = ok & first.is_not_null() & _window_ok(_gather("timestamp", first), spec)
+        frame = frame.with_columns(pl.when(ok).then(first).alias(f"_p{i}"))
+    return frame
+
+
+def _path_times(spec: FunnelSpec) -> list[pl.Expr]:
+    """at_<step>: time the path reached each step (any order: when all earlier were done)."""
+    out, running = [], None
+    for i, s in enumerate(spec.steps):
+        t = _gather("timestamp", pl.col(f"_p{i}"))
+        if spec.mode == "any_order":
+            running = (
+                t
+                if running is None
+                else pl.when(t.is_not_null()).then(pl.max_horizontal(running, t))
+            )
+            t = running
+        out.append(t.alias(f"at_{s.name}"))
+    return out
+
+
+def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
+    """Strict: the next event of the group must be the next step; best run per group."""
+    k = len(spec.steps)
+    mask = pl.sum_horizontal([m.cast(pl.Int64) * (1 << i) for i, m in enumerate(ms)])
+    if spec.entry == "open":
+        start = pl.lit(None, pl.Int64)
+        for i in reversed(range(k)):
+            start = pl.when(ms[i]).then(pl.lit(i, pl.Int64)).otherwise(start)
+    else:
+        start = pl.when(ms[0]).then(pl.lit(0, pl.Int64))
+    frame = frame.with_columns(
+        mask.alias("_mask"), start.alias("_se"), pl.col("timestamp").alias("_t_entry")
+    )
+    ok, length = pl.col("_se").is_not_null(), pl.lit(1, pl.Int64)
+    times = [pl.col("timestamp")]
+    for i in range(1, k):
+        step = pl.col("_se") + i
+        same = pl.col("_g").shift(-i) == pl.col("_g")
+        bit = ((pl.col("_mask").shift(-i) // (2 ** step.clip(0, 62))) % 2) == 1
+        t_i = pl.col("timestamp").shift(-i)
+        ok = ok & same.fill_null(False) & (step < k) & bit.fill_null(False) & _window_ok(t_i, spec)
+        for h in spec.hold:
+            ok = ok & (pl.col(h).shift(-i) == pl.col(h)).fill_null(False)
+        length = length + ok.cast(pl.Int64)
+        times.append(t_i)
+    frame = frame.with_columns(
+        (pl.col("_se") + length - 1).alias("_furthest"),
+        pl.col("_session_end").alias("_exit_end0"),
+        *[pl.col("_session_end").shift(-i).alias(f"_exit_end{i}") for i in range(1, k)],
+        *[t.alias(f"_ts{i}") for i, t in enumerate(times)],
+    )
+    best = (
+        frame.filter(pl.col("_se").is_not_null())
+        .sort(["_g", "_furthest", "_pos"], descending=[False, True, False])
+        .group_by("_g", maintain_order=True)
+        .first()
+    )
+    at = []
+    for j, s in enumerate(spec.steps):
+        cases = [pl.when(pl.col("_se") + i == j).then(pl.col(f"_ts{i}")) for i in range(k)]
+        reached = (pl.col("_se") <= j) & (pl.col("_furthest") >= j)
+        at.append(pl.when(reached).then(pl.coalesce(cases)).alias(f"at_{s.name}"))
+    exit_end = pl.coalesce(
+        [
+            pl.when(pl.col("_furthest") - pl.col("_se") == i).then(pl.col(f"_exit_end{i}"))
+            for i in range(k)
+        ]
+    )
+    return best.with_columns(*at, exit_end.alias("_exit_end"), pl.col("_se").alias("_entry"))
+
+
+def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
+    """One row per unit (session, or user) that entered the funnel, with its path.
+
+    ``frame`` is the output of :func:`funnel.sessionize.sessionize`. Never collects.
+    """
+    k = len(spec.steps)
+    ms = match_exprs(spec)
+    frame = frame.with_columns(group_key(spec).alias("_g"))
+    if spec.mode == "strict":
+        out = _strict(_with_groups(frame), spec, ms)
+    else:
+        relevant = pl.any_horizontal([*ms, *[_matches(x.events, x.where) for x in spec.exclusions]])
+        frame = _with_groups(frame.filter(relevant))
+        frame = (
+            _any_order(frame, spec, ms) if spec.mode == "any_order" else _ordered(frame, spec, ms)
+        )
+        furthest = pl.lit(None, pl.Int64)
+        for i in range(k):
+            furthest = (
+                pl.when(pl.col(f"_p{i}").is_not_null())
+                .then(pl.lit(i, pl.Int64))
+                .otherwise(furthest)
+            )
+        frame = frame.with_columns(furthest.alias("_furthest"))
+        entry_cols = [c for c in frame.collect_schema().names() if not c.startswith("_")]
+        frame = frame.with_columns(
+            *_path_times(spec),
+            _gather("_session_end", _furthest_pos(k)).alias("_exit_end"),
+            pl.col("_se").alias("_entry"),
+            # properties of the entry event, not of the group's first relevant row
+            *[_gather(c, pl.col("_pe")).alias(c) for c in [*entry_cols, "_sid", "_session_start"]],
+        )
+        out = frame.filter(pl.col("_gfirst"))
+    keep = ["_g", "_sid", "_entry", "_furthest", "_exit_end", "_session_start"]
+    names = out.collect_schema().names()
+    props = [c for c in names if not c.startswith("_") and not c.startswith("at_")]
+    at = [f"at_{s.name}" for s in spec.steps]
+    return out.filter(pl.col("_furthest").is_not_null()).select(*keep, *at, *props)
+
+
+def _furthest_pos(k: int) -> pl.Expr:
+    expr = pl.lit(None, pl.Int64)
+    for i in range(k):
+        expr = pl.when(pl.col(f"_p{i}").is_not_null()).then(pl.col(f"_p{i}")).otherwise(expr)
+    return expr
