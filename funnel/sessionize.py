@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["SessionizeOptions", "order_events", "session_label", "sessionize"]
+__all__ = ["SessionizeOptions", "content_hash", "order_events", "session_label", "sessionize"]
 
 _INTERNAL = ("_file", "_reject", "_timestamp_raw")
 
@@ -41,6 +41,11 @@ class SessionizeOptions:
     timeout_s: float = 1800.0
     max_length_s: float | None = None
     use_column: bool = False
+
+
+def content_hash(columns: list[str]) -> pl.Expr:
+    """The documented, arbitrary-but-fixed tie-breaker: a hash of a row's content."""
+    return pl.struct(columns).hash(seed=11)
 
 
 def order_events(
@@ -66,7 +71,7 @@ def order_events(
     frame = frame.with_columns(
         pl.col("user_id").hash(seed=7).alias("_uh"),
         (rank if rank is not None else pl.lit(0)).cast(pl.Int32).alias("_rank"),
-        pl.struct(content).hash(seed=11).alias("_rh"),
+        content_hash(content).alias("_rh"),
     )
     keys = ["_uh"]
     if exact_users:

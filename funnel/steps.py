@@ -134,7 +134,7 @@ def _ordered(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Laz
                 if a < i <= b:
                     pa = pl.col(f"_p{a}")
                     cut = _in_group(_gather(f"_x{j}", pa + 1))
-                    ok = ok & (cut.is_null() | (cut > cand) | (pa + 1 > pl.col("_gend")))
+                    ok = ok & (cut.is_null() | (cut >= cand) | (pa + 1 > pl.col("_gend")))
             chain = pl.when(ok).then(cand)
         p = pl.when(pl.col("_se") == i).then(pl.col("_pe")).when(pl.col("_se") < i).then(chain)
         frame = frame.with_columns(p.alias(f"_p{i}"))
