@@ -17,7 +17,7 @@ from funnel.spec import FunnelSpec
 CANON = ("user_id", "timestamp", "event")
 
 
-def _matches(row: dict, events: tuple[str, ...], where) -> bool:  # noqa: ANN001
+def _matches(row: dict, events: tuple[str, ...], where) -> bool:
     return row["event"] in events and (where is None or where.evaluate(row))
 
 
@@ -159,16 +159,29 @@ def _path_ordered(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
 
 
 def _path_any(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
-    first_any = next((i for i, r in enumerate(g) if any(
-        _step_match(r, spec, s) for s in range(len(spec.steps)))), None)
+    first_any = next(
+        (
+            i
+            for i, r in enumerate(g)
+            if any(_step_match(r, spec, s) for s in range(len(spec.steps)))
+        ),
+        None,
+    )
     entry = next((i for i, r in enumerate(g) if _step_match(r, spec, 0)), None)
     if entry is None:
         return None
     t0, row0 = g[first_any]["timestamp"], g[entry]
     pos = {}
     for s in range(len(spec.steps)):
-        f = next((i for i, r in enumerate(g) if _step_match(r, spec, s) and (
-            s == 0 or all(_eq(r.get(h), row0.get(h)) for h in spec.hold))), None)
+        f = next(
+            (
+                i
+                for i, r in enumerate(g)
+                if _step_match(r, spec, s)
+                and (s == 0 or all(_eq(r.get(h), row0.get(h)) for h in spec.hold))
+            ),
+            None,
+        )
         if f is None or not _within(spec, t0, g[f]["timestamp"]):
             break
         pos[s] = f
@@ -186,7 +199,9 @@ def _path_strict(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
         i = 1
         while s0 + i < k and r0 + i < len(g):
             nxt = g[r0 + i]
-            if not _step_match(nxt, spec, s0 + i) or not _within(spec, row["timestamp"], nxt["timestamp"]):
+            if not _step_match(nxt, spec, s0 + i) or not _within(
+                spec, row["timestamp"], nxt["timestamp"]
+            ):
                 break
             if not all(_eq(nxt.get(h), row.get(h)) for h in spec.hold):
                 break
@@ -223,27 +238,40 @@ def units(rows: list[dict], spec: FunnelSpec) -> list[dict]:
             running = t if running is None or spec.mode != "any_order" else max(running, t)
             at[names[s]] = running
         erow = g[pos[entry]]
-        label = erow["_sess"] if erow.get("_sess") is not None else (
-            erow["_start"].strftime("%Y%m%dT%H%M%S.%fZ"))
+        label = (
+            erow["_sess"]
+            if erow.get("_sess") is not None
+            else (erow["_start"].strftime("%Y%m%dT%H%M%S.%fZ"))
+        )
         converted = furthest == k - 1
         exit_row = g[pos[furthest]]
-        out.append({
-            "user_id": erow["user_id"],
-            "session_id": f"{erow['user_id']}/{label}",
-            "entry_step": names[entry],
-            "furthest_step": names[furthest],
-            "converted": converted,
-            "entered_at": at[names[entry]],
-            **{f"at_{n}": at[n] for n in names},
-            "time_to_convert_s": (at[names[-1]] - at[names[entry]]).total_seconds() if converted else None,
-            "time_at_exit_s": None if converted else (exit_row["_end"] - at[names[furthest]]).total_seconds(),
-        })
+        out.append(
+            {
+                "user_id": erow["user_id"],
+                "session_id": f"{erow['user_id']}/{label}",
+                "entry_step": names[entry],
+                "furthest_step": names[furthest],
+                "converted": converted,
+                "entered_at": at[names[entry]],
+                **{f"at_{n}": at[n] for n in names},
+                "time_to_convert_s": (at[names[-1]] - at[names[entry]]).total_seconds()
+                if converted
+                else None,
+                "time_at_exit_s": None
+                if converted
+                else (exit_row["_end"] - at[names[furthest]]).total_seconds(),
+            }
+        )
     if spec.unit == "users" and spec.window_s is None:
         best: dict[str, dict] = {}
         for u in out:
             key = (-names.index(u["furthest_step"]), u["entered_at"], u["session_id"])
             cur = best.get(u["user_id"])
-            if cur is None or key < (-names.index(cur["furthest_step"]), cur["entered_at"], cur["session_id"]):
+            if cur is None or key < (
+                -names.index(cur["furthest_step"]),
+                cur["entered_at"],
+                cur["session_id"],
+            ):
                 best[u["user_id"]] = u
         out = list(best.values())
     return sorted(out, key=lambda u: (u["entered_at"], u["user_id"], u["session_id"]))
@@ -265,7 +293,10 @@ def step_counts(us: list[dict], spec: FunnelSpec) -> list[tuple[int, int | None]
     out = []
     for i, n in enumerate(names):
         entered = sum(u[f"at_{n}"] is not None for u in us)
-        nxt = None if i + 1 == len(names) else sum(
-            u[f"at_{n}"] is not None and u[f"at_{names[i + 1]}"] is not None for u in us)
+        nxt = (
+            None
+            if i + 1 == len(names)
+            else sum(u[f"at_{n}"] is not None and u[f"at_{names[i + 1]}"] is not None for u in us)
+        )
         out.append((entered, nxt))
     return out

@@ -32,17 +32,21 @@ SCHEMA = {
     "session_id": pl.String,
 }
 
-row_strategy = st.fixed_dictionaries({
-    "user_id": st.sampled_from(["u1"] * 5 + ["u2"] * 3 + ["u3", "u4", "", None]),
-    # gap to the user's previous event: ties, short steps, exactly 10m/20m, session breaks
-    "gap_s": st.sampled_from([0, 0, 10, 10, 60, 60, 300, 300, 600, 1200, 1800, 1801, 10800]),
-    "event": st.sampled_from(
-        ["NEXT"] * 8 + ["cart", "checkout", "ship", "pay", "buy", "view", "clear", "clear", None]),
-    "cart": st.sampled_from(["A", "A", "B", None]),
-    "value": st.integers(0, 3),
-    "session_id": st.sampled_from(["s1", "s2", None]),
-    "bad": st.sampled_from([None] * 15 + ["null_ts", "future", "old"]),
-})
+row_strategy = st.fixed_dictionaries(
+    {
+        "user_id": st.sampled_from(["u1"] * 5 + ["u2"] * 3 + ["u3", "u4", "", None]),
+        # gap to the user's previous event: ties, short steps, exactly 10m/20m, session breaks
+        "gap_s": st.sampled_from([0, 0, 10, 10, 60, 60, 300, 300, 600, 1200, 1800, 1801, 10800]),
+        "event": st.sampled_from(
+            ["NEXT"] * 8
+            + ["cart", "checkout", "ship", "pay", "buy", "view", "clear", "clear", None]
+        ),
+        "cart": st.sampled_from(["A", "A", "B", None]),
+        "value": st.integers(0, 3),
+        "session_id": st.sampled_from(["s1", "s2", None]),
+        "bad": st.sampled_from([None] * 15 + ["null_ts", "future", "old"]),
+    }
+)
 
 
 def _make_rows(raw: list[dict], dup_idx: list[int]) -> list[dict]:
@@ -55,16 +59,38 @@ def _make_rows(raw: list[dict], dup_idx: list[int]) -> list[dict]:
             event = funnel_events[walk[r["user_id"]] % 5]
         t = clock.get(r["user_id"], BASE) + dt.timedelta(seconds=r["gap_s"])
         clock[r["user_id"]] = t
-        ts = {"null_ts": None, "future": NOW + dt.timedelta(days=3),
-              "old": dt.datetime(1999, 1, 1, tzinfo=UTC)}.get(r["bad"], t)
-        rows.append({"user_id": r["user_id"], "timestamp": ts, "event": event,
-                     "cart": r["cart"], "value": r["value"], "session_id": r["session_id"]})
+        ts = {
+            "null_ts": None,
+            "future": NOW + dt.timedelta(days=3),
+            "old": dt.datetime(1999, 1, 1, tzinfo=UTC),
+        }.get(r["bad"], t)
+        rows.append(
+            {
+                "user_id": r["user_id"],
+                "timestamp": ts,
+                "event": event,
+                "cart": r["cart"],
+                "value": r["value"],
+                "session_id": r["session_id"],
+            }
+        )
     rows += [dict(rows[i % len(rows)]) for i in dup_idx] if rows else []
     return rows
 
 
-FEATURES = ["plain", "exclude", "hold", "window", "open", "strict", "any_order", "users",
-            "max_length", "use_column", "filters"]
+FEATURES = [
+    "plain",
+    "exclude",
+    "hold",
+    "window",
+    "open",
+    "strict",
+    "any_order",
+    "users",
+    "max_length",
+    "use_column",
+    "filters",
+]
 
 
 @st.composite
@@ -82,13 +108,18 @@ def specs(draw: st.DrawFn, force: str | None = None) -> funnel.FunnelSpec:
         if draw(st.integers(0, 5)) == 0:
             step["event"] = [name, "view"]
         if draw(st.integers(0, 1 if force == "filters" else 4)) == 0:
-            step["where"] = draw(st.sampled_from(["value >= 1", "cart in ('A')", "cart is null",
-                                                  "value < 2 or cart == 'B'"]))
+            step["where"] = draw(
+                st.sampled_from(
+                    ["value >= 1", "cart in ('A')", "cart is null", "value < 2 or cart == 'B'"]
+                )
+            )
         steps.append(step)
     data: dict = {"mode": mode, "steps": steps}
     windows = ["20m", "2h", "10m"] if force == "window" else ["session", "session", "20m", "2h"]
     data["window"] = draw(st.sampled_from(windows))
-    data["unit"] = "users" if force == "users" else draw(st.sampled_from(["sessions"] * 2 + ["users"]))
+    data["unit"] = (
+        "users" if force == "users" else draw(st.sampled_from(["sessions"] * 2 + ["users"]))
+    )
     if mode != "any_order":
         entry = "open" if force == "open" else draw(st.sampled_from(["closed", "closed", "open"]))
         data["entry"] = entry
@@ -107,8 +138,10 @@ def specs(draw: st.DrawFn, force: str | None = None) -> funnel.FunnelSpec:
     return funnel.FunnelSpec.from_dict(data)
 
 
-def _options(**kw) -> funnel.AnalyzeOptions:  # noqa: ANN003
-    return funnel.AnalyzeOptions(validate=funnel.ValidateOptions(min_time=FLOOR, max_time=NOW), **kw)
+def _options(**kw) -> funnel.AnalyzeOptions:
+    return funnel.AnalyzeOptions(
+        validate=funnel.ValidateOptions(min_time=FLOOR, max_time=NOW), **kw
+    )
 
 
 def _frame(rows: list[dict]) -> pl.DataFrame:
@@ -122,16 +155,29 @@ def _with_ties(rows: list[dict]) -> list[dict]:
 
 
 def _engine_units(result: funnel.FunnelResult) -> list[dict]:
-    cols = ["user_id", "session_id", "entry_step", "furthest_step", "converted", "entered_at",
-            *[f"at_{n}" for n in result.spec.step_names], "time_to_convert_s", "time_at_exit_s"]
+    cols = [
+        "user_id",
+        "session_id",
+        "entry_step",
+        "furthest_step",
+        "converted",
+        "entered_at",
+        *[f"at_{n}" for n in result.spec.step_names],
+        "time_to_convert_s",
+        "time_at_exit_s",
+    ]
     return result.units.select(cols).to_dicts()
 
 
 @pytest.mark.parametrize("feature", FEATURES)
 @settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), raw=st.lists(row_strategy, min_size=0, max_size=60) | st.lists(
-    row_strategy, min_size=20, max_size=60),
-       dup_idx=st.lists(st.integers(0, 100), max_size=4), seed=st.randoms())
+@given(
+    data=st.data(),
+    raw=st.lists(row_strategy, min_size=0, max_size=60)
+    | st.lists(row_strategy, min_size=20, max_size=60),
+    dup_idx=st.lists(st.integers(0, 100), max_size=4),
+    seed=st.randoms(),
+)
 def test_engine_matches_reference(feature, data, raw, dup_idx, seed):
     spec = data.draw(specs(force=feature))
     rows = _make_rows(raw, dup_idx)
@@ -140,8 +186,9 @@ def test_engine_matches_reference(feature, data, raw, dup_idx, seed):
     expected = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec)
     assert _engine_units(result) == expected
     # step counts and ledger
-    got = list(zip(result.steps["entered"].to_list(), result.steps["reached_next"].to_list(),
-                   strict=True))
+    got = list(
+        zip(result.steps["entered"].to_list(), result.steps["reached_next"].to_list(), strict=True)
+    )
     assert got == ref.step_counts(expected, spec)
     led = ref.ledger(rows, NOW, FLOOR)
     assert result.ledger.total("used") == led["used"]
@@ -158,8 +205,11 @@ def test_timing_matches_reference(raw, spec, seed):
     units = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec)
     names = spec.step_names
     for a, b in zip(names, names[1:], strict=False):
-        vals = [(u[f"at_{b}"] - u[f"at_{a}"]).total_seconds() for u in units
-                if u[f"at_{a}"] is not None and u[f"at_{b}"] is not None]
+        vals = [
+            (u[f"at_{b}"] - u[f"at_{a}"]).total_seconds()
+            for u in units
+            if u[f"at_{a}"] is not None and u[f"at_{b}"] is not None
+        ]
         row = result.timing.filter(kind="step", from_step=a).row(0, named=True)
         assert row["n"] == len(vals)
         assert all(v >= 0 for v in vals)
@@ -172,9 +222,13 @@ def test_timing_matches_reference(raw, spec, seed):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=st.lists(row_strategy, min_size=1, max_size=60),
-       dup_idx=st.lists(st.integers(0, 100), max_size=4), spec=specs(), seed=st.randoms(),
-       cut=st.integers(1, 5))
+@given(
+    raw=st.lists(row_strategy, min_size=1, max_size=60),
+    dup_idx=st.lists(st.integers(0, 100), max_size=4),
+    spec=specs(),
+    seed=st.randoms(),
+    cut=st.integers(1, 5),
+)
 def test_order_and_partitioning_do_not_matter(tmp_path_factory, raw, dup_idx, spec, seed, cut):
     rows = _make_rows(raw, dup_idx)
     base = funnel.analyze(_frame(rows), spec, _options())

@@ -1,0 +1,194 @@
+"""The command line: a thin layer over the library (no analysis logic lives here).
+
+Exit codes: 0 success, 1 a funnel error (bad input, bad spec: message and hint on stderr),
+2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+import polars as pl
+
+from funnel.analyze import AnalyzeOptions, analyze, validate
+from funnel.errors import FunnelError, SchemaError
+from funnel.load import LoadOptions
+from funnel.presets import PRESETS
+from funnel.spec import FunnelSpec
+from funnel.text import format_result
+from funnel.validate import ValidateOptions
+
+__all__ = ["main"]
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r}: expected CANONICAL=COLUMN, e.g. user_id=visitor")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
+    validate_opts = ValidateOptions(max_time=_time(max_time))
+    if min_time:
+        validate_opts = ValidateOptions(min_time=_time(min_time), max_time=_time(max_time))
+    return AnalyzeOptions(
+        load=LoadOptions(preset=preset, mapping=_mapping(maps), timezone=tz, timestamp_unit=unit),
+        validate=validate_opts,
+        by=tuple(by),
+        trend_every={"day": "1d", "week": "1w"}[trend],
+        rejects_path=rejects,
+    )
+
+
+def _input_options(f):
+    for opt in reversed(
+        [
+            click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Export shape."),
+            click.option(
+                "--map",
+                "maps",
+                multiple=True,
+                metavar="CANONICAL=COLUMN",
+                help="Column mapping, e.g. --map user_id=visitor (repeatable).",
+            ),
+            click.option(
+                "--tz", default="UTC", show_default=True, help="Zone of naive timestamps."
+            ),
+            click.option(
+                "--timestamp-unit",
+                "unit",
+                type=click.Choice(["s", "ms", "us", "ns"]),
+                help="Unit of epoch-number timestamps (inferred if all values agree).",
+            ),
+            click.option("--min-time", help="Reject rows before this (ISO; default 2000-01-01)."),
+            click.option("--max-time", help="Reject rows after this (ISO; default: now)."),
+            click.option(
+                "--rejects",
+                type=click.Path(dir_okay=False),
+                help="Write rejected rows with their reason (.csv or .parquet).",
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@click.group()
+@click.version_option(package_name="checkout-funnel")
+def main() -> None:
+    """funnel: checkout-abandonment analytics on clickstream dumps."""
+
+
+@main.command("analyze")
+@click.argument("events", nargs=-1, required=True)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False),
+    help="Funnel spec (TOML). Default: built-in checkout funnel.",
+)
+@click.option("--by", multiple=True, help="Break down by this column (repeatable).")
+@click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--sessions-out",
+    type=click.Path(dir_okay=False),
+    help="Write the per-session (per-unit) table (.csv, .parquet or .json).",
+)
+@_input_options
+def analyze_cmd(
+    events,
+    spec_path,
+    by,
+    trend,
+    fmt,
+    sessions_out,
+    preset,
+    maps,
+    tz,
+    unit,
+    min_time,
+    max_time,
+    rejects,
+    quiet,
+):
+    """Analyse EVENTS (files, folders or globs) with a funnel spec."""
+    try:
+        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+        options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+        result = analyze(list(events), spec, options)
+        if sessions_out:
+            _write_frame(result.units, sessions_out)
+    except FunnelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(result.to_json() if fmt == "json" else format_result(result))
+
+
+@main.command("validate")
+@click.argument("events", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@_input_options
+def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, rejects, quiet):
+    """Check EVENTS against the data contract: schema and ledger only."""
+    try:
+        ledger = validate(
+            list(events), _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+        )
+    except FunnelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(ledger.to_json() if fmt == "json" else "\n".join(ledger.summary_lines()))
+
+
+@main.command("simulate")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--users", default=4000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--days", default=21, show_default=True)
+@click.option("--truth", type=click.Path(dir_okay=False), help="Also write the planted causes.")
+def simulate_cmd(out, users, seed, days, truth):
+    """Write a simulated event dump (the generator of sample_events/) to folder OUT."""
+    from funnel.simulate import simulate
+
+    events, causes = simulate(n_users=users, seed=seed, days=days)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    events.write_parquet(Path(out) / "events.parquet")
+    if truth:
+        causes.write_parquet(truth)
+    click.echo(f"wrote {events.height:,} events to {Path(out) / 'events.parquet'}")
+
+
+def _write_frame(df: pl.DataFrame, path: str) -> None:
+    if path.endswith(".parquet"):
+        df.write_parquet(path)
+    elif path.endswith(".json"):
+        df.write_json(path)
+    elif path.endswith(".csv"):
+        df.write_csv(path)
+    else:
+        raise SchemaError(f"{path}: unknown output type", hint="use .csv, .parquet or .json")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
