@@ -12,7 +12,8 @@ Grammar (keywords are case-insensitive)::
     NAME    := letters, digits, "_" and "." (``ecommerce.shipping``), or `back-quoted`
     VALUE   := number | 'text' | "text" | true | false
 
-A comparison with a missing (null) value is false, as in SQL's WHERE. Nothing is ever
+A comparison with a missing (null) value is false, as in SQL's WHERE (``in`` and ``not in``
+included); ``not`` negates the result of its operand after that rule. Nothing is ever
 evaluated as Python: the text is tokenised and parsed into a tree.
 
 >>> df = pl.DataFrame({"payment_type": ["card", "card", None], "value": [5, 20, 30]})
@@ -116,7 +117,7 @@ class Filter:
             if kind == "null":
                 return col.is_null() if node[2] else col.is_not_null()
             if kind == "in":
-                return col.is_in(list(node[2])).fill_null(False) ^ node[3]
+                return pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
             return _OPS[node[2]](col, pl.lit(node[3])).fill_null(False)
 
         return build(self.tree)

@@ -11,10 +11,12 @@ ga4        GA4 BigQuery export. ``user_pseudo_id`` -> user_id (GA4's own ``user_
            ``ecommerce.purchase_revenue``; ``items`` is kept and summarised as
            ``items_count`` and ``items_value`` (sum of price x quantity).
 segment    Segment track/page calls (JSON ``anonymousId``/``userId`` or warehouse
-           ``anonymous_id``/``user_id``). user_id = userId, else anonymousId;
+           ``anonymous_id``/``user_id``). user_id = anonymousId (stable across the
+           login inside a checkout), else userId, which is kept as ``segment_user_id``;
            event = ``event`` for track calls, else the call ``type`` (``page``,
            ``screen``, ``identify``...); ``properties``/``context`` -> dotted columns.
-amplitude  Amplitude export API JSON. user_id, else ``device_id`` -> user_id;
+amplitude  Amplitude export API JSON. ``device_id``, else user_id -> user_id (the login
+           mid-checkout must not split the path; user_id is kept as ``amplitude_user_id``);
            ``event_type`` -> event; ``event_time`` (UTC text) -> timestamp;
            ``session_id`` (epoch ms, -1 = none) -> session_id; ``event_properties``
            and ``user_properties`` -> dotted columns.
@@ -150,15 +152,16 @@ def _ga4(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _segment(frame: pl.LazyFrame) -> pl.LazyFrame:
     names = set(frame.collect_schema().names())
-    user = _first_present(frame, "userId", "user_id", "anonymousId", "anonymous_id")
+    user = _first_present(frame, "anonymousId", "anonymous_id", "userId", "user_id")
     if "type" in names and "event" in names:
         event = pl.when(pl.col("type") == "track").then(pl.col("event")).otherwise(pl.col("type"))
     elif "event" in names:
         event = pl.col("event")
     else:
         event = pl.col("type")
+    logged_in = _first_present(frame, "userId", "user_id").alias("segment_user_id")
     drop = [c for c in ("userId", "user_id", "type") if c in names]
-    frame = frame.with_columns(user.alias("_user"), event.alias("_event")).drop(drop)
+    frame = frame.with_columns(user.alias("_user"), event.alias("_event"), logged_in).drop(drop)
     frame = frame.drop([c for c in ("event",) if c in names]).rename(
         {"_user": "user_id", "_event": "event"}
     )
@@ -167,7 +170,7 @@ def _segment(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _amplitude(frame: pl.LazyFrame) -> pl.LazyFrame:
     names = set(frame.collect_schema().names())
-    user = _first_present(frame, "user_id", "device_id")
+    user = _first_present(frame, "device_id", "user_id")
     session = (
         pl.when(pl.col("session_id").cast(pl.Int64, strict=False) > 0)
         .then(pl.col("session_id").cast(pl.String))
@@ -177,6 +180,7 @@ def _amplitude(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
     frame = frame.with_columns(
         user.alias("user_id"),
+        _first_present(frame, "user_id").alias("amplitude_user_id"),
         session,
         pl.col("event_time").alias("timestamp"),
         pl.col("event_type").alias("event"),
