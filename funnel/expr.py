@@ -117,7 +117,9 @@ class Filter:
             if kind == "null":
                 return col.is_null() if node[2] else col.is_not_null()
             if kind == "in":
-                return pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
+                return (
+                    pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
+                )
             return _OPS[node[2]](col, pl.lit(node[3])).fill_null(False)
 
         return build(self.tree)

@@ -8,6 +8,7 @@ option. Results must also not depend on row order or on how the data is split in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import polars as pl
 import pytest
@@ -204,7 +205,7 @@ def test_timing_matches_reference(raw, spec, seed):
     result = funnel.analyze(_frame(rows), spec, _options())
     units = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec)
     names = spec.step_names
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in itertools.pairwise(names):
         vals = [
             (u[f"at_{b}"] - u[f"at_{a}"]).total_seconds()
             for u in units

@@ -41,8 +41,9 @@ def test_ga4_preset_flattens_params_and_records():
 
 
 def test_ga4_funnel_runs_with_default_spec():
-    r = funnel.analyze(str(FIX / "ga4.ndjson"), options=funnel.AnalyzeOptions(
-        load=LoadOptions(preset="ga4")))
+    r = funnel.analyze(
+        str(FIX / "ga4.ndjson"), options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4"))
+    )
     assert r.steps["entered"].to_list() == [2, 1, 1, 0, 0]
 
 
@@ -50,8 +51,13 @@ def test_segment_preset():
     df = _load(FIX / "segment.ndjson", preset="segment")
     assert df["user_id"].to_list()[:3] == ["anon-1"] * 3  # login does not split the path
     assert df["segment_user_id"][2] == "user-42"
-    assert df["event"].to_list() == ["page", "Product Added", "Checkout Started", "identify",
-                                     "Order Completed"]
+    assert df["event"].to_list() == [
+        "page",
+        "Product Added",
+        "Checkout Started",
+        "identify",
+        "Order Completed",
+    ]
     assert df["timestamp"][4] == dt.datetime(2024, 5, 6, 9, 2, tzinfo=UTC)  # +02:00 offset
     assert df["properties.price"][1] == pytest.approx(59.9)
 
@@ -69,25 +75,33 @@ def test_snowplow_preset():
     assert df["event"].to_list() == ["page_view", "add_to_cart", "begin_checkout"]
     assert df["user_id"].unique().to_list() == ["du-1"]
     # derived_tstamp first, collector_tstamp when it is missing
-    assert df["timestamp"].to_list()[1:] == [dt.datetime(2024, 5, 6, 10, 0, 30, tzinfo=UTC),
-                                             dt.datetime(2024, 5, 6, 10, 2, 1, tzinfo=UTC)]
+    assert df["timestamp"].to_list()[1:] == [
+        dt.datetime(2024, 5, 6, 10, 0, 30, tzinfo=UTC),
+        dt.datetime(2024, 5, 6, 10, 2, 1, tzinfo=UTC),
+    ]
     assert df["snowplow_user_id"][2] == "cust-7"
 
 
 def test_ecommerce_preset_and_its_default_funnel():
     df = _load(FIX / "rees46.csv", preset="ecommerce")
     assert df["timestamp"][0] == dt.datetime(2019, 10, 1, tzinfo=UTC)
-    opts = funnel.AnalyzeOptions(load=LoadOptions(preset="ecommerce"),
-                                 validate=funnel.ValidateOptions(
-                                     min_time=dt.datetime(2019, 1, 1, tzinfo=UTC)))
+    opts = funnel.AnalyzeOptions(
+        load=LoadOptions(preset="ecommerce"),
+        validate=funnel.ValidateOptions(min_time=dt.datetime(2019, 1, 1, tzinfo=UTC)),
+    )
     r = funnel.analyze(str(FIX / "rees46.csv"), options=opts)
     assert r.spec.name == "ecommerce"
     assert r.steps["entered"].to_list() == [2, 2, 1]
 
 
 def test_csv_gz_ndjson_gz_glob_and_hive_folder(tmp_path):
-    base = pl.DataFrame({"user_id": ["a", "b"], "event": ["x", "y"],
-                         "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T11:00:00+01:00"]})
+    base = pl.DataFrame(
+        {
+            "user_id": ["a", "b"],
+            "event": ["x", "y"],
+            "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T11:00:00+01:00"],
+        }
+    )
     base.write_csv(tmp_path / "e.csv")
     with open(tmp_path / "e.csv", "rb") as f, gzip.open(tmp_path / "e2.csv.gz", "wb") as g:
         shutil.copyfileobj(f, g)
@@ -101,7 +115,8 @@ def test_csv_gz_ndjson_gz_glob_and_hive_folder(tmp_path):
     for day in ("2024-05-01", "2024-05-02"):
         (hive / f"day={day}").mkdir(parents=True)
         base.with_columns(pl.col("timestamp").str.replace("05-01", day[5:])).write_parquet(
-            hive / f"day={day}" / "part.parquet")
+            hive / f"day={day}" / "part.parquet"
+        )
     df = _load(hive)
     assert df.height == 4 and "day" in df.columns
     assert df["_file"].n_unique() == 2
@@ -109,32 +124,43 @@ def test_csv_gz_ndjson_gz_glob_and_hive_folder(tmp_path):
 
 def test_mapping_and_missing_column_error_names_file_and_closest(tmp_path):
     pl.DataFrame({"visitor": ["a"], "ts": [1714557600], "event_nme": ["x"]}).write_csv(
-        tmp_path / "dump.csv")
+        tmp_path / "dump.csv"
+    )
     with pytest.raises(SchemaError) as exc:
         _load(tmp_path / "dump.csv", mapping={"user_id": "visitor", "timestamp": "ts"})
     msg = str(exc.value)
     assert "dump.csv" in msg and "'event'" in msg and "event_nme" in msg
     assert "did you mean 'event_nme'" in msg
-    df = _load(tmp_path / "dump.csv",
-               mapping={"user_id": "visitor", "timestamp": "ts", "event": "event_nme"})
+    df = _load(
+        tmp_path / "dump.csv",
+        mapping={"user_id": "visitor", "timestamp": "ts", "event": "event_nme"},
+    )
     assert df["timestamp"][0] == dt.datetime(2024, 5, 1, 10, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("values", "unit"), [
-    ([1714557600, 1714557601], "s"), ([1714557600000], "ms"),
-    ([1714557600000000], "us"), ([1714557600000000000], "ns")])
+@pytest.mark.parametrize(
+    ("values", "unit"),
+    [
+        ([1714557600, 1714557601], "s"),
+        ([1714557600000], "ms"),
+        ([1714557600000000], "us"),
+        ([1714557600000000000], "ns"),
+    ],
+)
 def test_epoch_unit_is_inferred_when_all_values_agree(values, unit):
-    lf = pl.LazyFrame({"user_id": ["a"] * len(values), "event": ["x"] * len(values),
-                       "timestamp": values})
+    lf = pl.LazyFrame(
+        {"user_id": ["a"] * len(values), "event": ["x"] * len(values), "timestamp": values}
+    )
     r = funnel.validate(lf)
     assert any(f"epoch {unit} (inferred)" in n for n in r.notes)
-    out, info = funnel.timestamps.normalize_timestamp(lf)
+    out, _info = funnel.timestamps.normalize_timestamp(lf)
     assert out.collect()["timestamp"][0] == dt.datetime(2024, 5, 1, 10, tzinfo=UTC)
 
 
 def test_epoch_units_that_disagree_need_an_explicit_unit():
-    lf = pl.LazyFrame({"user_id": ["a", "a"], "event": ["x", "x"],
-                       "timestamp": [1714557600, 1714557600000]})
+    lf = pl.LazyFrame(
+        {"user_id": ["a", "a"], "event": ["x", "x"], "timestamp": [1714557600, 1714557600000]}
+    )
     with pytest.raises(SchemaError, match="--timestamp-unit"):
         funnel.validate(lf)
     opts = funnel.AnalyzeOptions(load=LoadOptions(timestamp_unit="s"))
@@ -143,8 +169,18 @@ def test_epoch_units_that_disagree_need_an_explicit_unit():
 
 
 def test_naive_timestamps_follow_tz_and_text_formats():
-    lf = pl.LazyFrame({"user_id": ["a"] * 4, "event": ["x"] * 4, "timestamp": [
-        "2024-05-01 12:00:00", "2024-05-01T12:00:00+02:00", "2019-10-01 00:00:00 UTC", "nonsense"]})
+    lf = pl.LazyFrame(
+        {
+            "user_id": ["a"] * 4,
+            "event": ["x"] * 4,
+            "timestamp": [
+                "2024-05-01 12:00:00",
+                "2024-05-01T12:00:00+02:00",
+                "2019-10-01 00:00:00 UTC",
+                "nonsense",
+            ],
+        }
+    )
     opts = funnel.AnalyzeOptions(load=LoadOptions(timezone="Europe/Berlin"))
     prepared = prepare(lf, opts)
     ts = prepared.marked.collect()["timestamp"].to_list()
@@ -155,24 +191,48 @@ def test_naive_timestamps_follow_tz_and_text_formats():
 
 
 def test_ledger_counts_per_file_and_rejects_file(tmp_path):
-    good = pl.DataFrame({"user_id": ["a", "a", "b"], "event": ["x", "x", "y"],
-                         "timestamp": ["2024-05-01T10:00:00Z"] * 3})
-    bad = pl.DataFrame({"user_id": [None, "c", "d", "e"], "event": ["x", None, "z", "z"],
-                        "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", "garbage",
-                                      "1990-01-01T00:00:00Z"]})
+    good = pl.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "event": ["x", "x", "y"],
+            "timestamp": ["2024-05-01T10:00:00Z"] * 3,
+        }
+    )
+    bad = pl.DataFrame(
+        {
+            "user_id": [None, "c", "d", "e"],
+            "event": ["x", None, "z", "z"],
+            "timestamp": [
+                "2024-05-01T10:00:00Z",
+                "2024-05-01T10:00:00Z",
+                "garbage",
+                "1990-01-01T00:00:00Z",
+            ],
+        }
+    )
     good.write_csv(tmp_path / "a.csv")
     bad.write_csv(tmp_path / "b.csv")
     rej = tmp_path / "rejects.csv"
     led = funnel.validate(str(tmp_path), funnel.AnalyzeOptions(rejects_path=str(rej)))
     assert led.total() == 7 and led.total("used") == 2 and led.total("duplicate") == 1
-    assert led.by_reason() == {"null_user": 1, "null_event": 1, "bad_timestamp": 1,
-                               "before_floor": 1}
-    per_file = {(r["file"].rsplit("/", 1)[-1], r["outcome"]): r["rows"]
-                for r in led.counts.group_by("file", "outcome").agg(pl.col("rows").sum()).to_dicts()}
+    assert led.by_reason() == {
+        "null_user": 1,
+        "null_event": 1,
+        "bad_timestamp": 1,
+        "before_floor": 1,
+    }
+    per_file = {
+        (r["file"].rsplit("/", 1)[-1], r["outcome"]): r["rows"]
+        for r in led.counts.group_by("file", "outcome").agg(pl.col("rows").sum()).to_dicts()
+    }
     assert per_file == {("a.csv", "used"): 2, ("a.csv", "duplicate"): 1, ("b.csv", "rejected"): 4}
     written = pl.read_csv(rej)
-    assert sorted(written["reason"].to_list()) == ["bad_timestamp", "before_floor", "null_event",
-                                                   "null_user"]
+    assert sorted(written["reason"].to_list()) == [
+        "bad_timestamp",
+        "before_floor",
+        "null_event",
+        "null_user",
+    ]
     assert "garbage" in written["timestamp"].to_list()
 
 

@@ -12,7 +12,7 @@ STEPS = [{"name": "cart", "event": "add_to_cart"}, {"name": "buy", "event": "pur
 
 def test_toml_round_trip(tmp_path):
     path = tmp_path / "f.toml"
-    path.write_text('''
+    path.write_text("""
 name = "mine"
 mode = "strict"
 window = "2h"
@@ -30,7 +30,7 @@ where = "value > 0 and currency in ('EUR', 'USD')"
 [[steps]]
 name = "buy"
 event = "purchase"
-''')
+""")
     spec = FunnelSpec.from_toml(path)
     assert spec.mode == "strict" and spec.window_s == 7200 and spec.unit == "users"
     assert spec.sessions.timeout_s == 900 and spec.sessions.max_length_s == 6 * 3600
@@ -40,20 +40,23 @@ event = "purchase"
     assert spec.to_dict()["steps"][0]["where"].startswith("value > 0")
 
 
-@pytest.mark.parametrize(("data", "needle"), [
-    ({"stepz": STEPS}, "did you mean 'steps'"),
-    ({"steps": STEPS, "mode": "orderd"}, "did you mean 'ordered'"),
-    ({"steps": [{"name": "a", "evnt": "x"}]}, "steps[0].evnt: unknown key"),
-    ({"steps": [{"name": "a"}]}, "steps[0].event: missing"),
-    ({"steps": STEPS + [{"name": "cart", "event": "x"}]}, "used twice"),
-    ({"steps": STEPS, "window": "30"}, "window"),
-    ({"steps": STEPS, "sessions": {"timout": "30m"}}, "did you mean 'timeout'"),
-    ({"steps": STEPS, "exclude": [{"event": "x", "between": ["buy", "cart"]}]}, "come before"),
-    ({"steps": STEPS, "exclude": [{"event": "x", "between": ["cart", "byu"]}]}, "'buy'"),
-    ({"steps": [{"name": "a", "event": "x", "where": "price >"}]}, "steps[0].where"),
-    ({"steps": STEPS, "mode": "any_order", "entry": "open"}, "any_order"),
-    ({"steps": []}, "at least one"),
-])
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"stepz": STEPS}, "did you mean 'steps'"),
+        ({"steps": STEPS, "mode": "orderd"}, "did you mean 'ordered'"),
+        ({"steps": [{"name": "a", "evnt": "x"}]}, "steps[0].evnt: unknown key"),
+        ({"steps": [{"name": "a"}]}, "steps[0].event: missing"),
+        ({"steps": [*STEPS, {"name": "cart", "event": "x"}]}, "used twice"),
+        ({"steps": STEPS, "window": "30"}, "window"),
+        ({"steps": STEPS, "sessions": {"timout": "30m"}}, "did you mean 'timeout'"),
+        ({"steps": STEPS, "exclude": [{"event": "x", "between": ["buy", "cart"]}]}, "come before"),
+        ({"steps": STEPS, "exclude": [{"event": "x", "between": ["cart", "byu"]}]}, "'buy'"),
+        ({"steps": [{"name": "a", "event": "x", "where": "price >"}]}, "steps[0].where"),
+        ({"steps": STEPS, "mode": "any_order", "entry": "open"}, "any_order"),
+        ({"steps": []}, "at least one"),
+    ],
+)
 def test_spec_errors_name_the_key_and_hint(data, needle):
     with pytest.raises(SpecError) as exc:
         FunnelSpec.from_dict(data)
@@ -85,21 +88,30 @@ def test_durations():
             parse_duration(bad)
 
 
-DF = pl.DataFrame({"price": [5, 20, None, 40], "country": ["DE", "AT", "DE", None],
-                   "ecommerce.tax": [1.0, 2.0, 3.0, None], "my col": ["a", "b", "c", "d"]})
+DF = pl.DataFrame(
+    {
+        "price": [5, 20, None, 40],
+        "country": ["DE", "AT", "DE", None],
+        "ecommerce.tax": [1.0, 2.0, 3.0, None],
+        "my col": ["a", "b", "c", "d"],
+    }
+)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("price > 10", [False, True, False, True]),
-    ("price >= 20 and country == 'AT'", [False, True, False, False]),
-    ("price < 10 or country is null", [True, False, False, True]),
-    ("not (price > 10)", [True, False, True, False]),
-    ("country in ('DE', \"AT\")", [True, True, True, False]),
-    ("country not in ('DE')", [False, True, False, False]),
-    ("price is not null and ecommerce.tax <= 2.0", [True, True, False, False]),
-    ("`my col` != 'a'", [False, True, True, True]),
-    ("PRICE > 1", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("price > 10", [False, True, False, True]),
+        ("price >= 20 and country == 'AT'", [False, True, False, False]),
+        ("price < 10 or country is null", [True, False, False, True]),
+        ("not (price > 10)", [True, False, True, False]),
+        ("country in ('DE', \"AT\")", [True, True, True, False]),
+        ("country not in ('DE')", [False, True, False, False]),
+        ("price is not null and ecommerce.tax <= 2.0", [True, True, False, False]),
+        ("`my col` != 'a'", [False, True, True, True]),
+        ("PRICE > 1", None),
+    ],
+)
 def test_filter_semantics_match_python_evaluation(text, expected):
     if expected is None:  # unknown column: polars raises at collect; the engine checks first
         assert parse_filter(text).columns() == {"PRICE"}
@@ -111,10 +123,19 @@ def test_filter_semantics_match_python_evaluation(text, expected):
     assert [flt.evaluate(r) for r in DF.to_dicts()] == expected
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('x')", "price > 1; drop", "price = 3", "price >", "(price > 1",
-    "price > 1 price", "price in 3", "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('x')",
+        "price > 1; drop",
+        "price = 3",
+        "price >",
+        "(price > 1",
+        "price > 1 price",
+        "price in 3",
+        "",
+    ],
+)
 def test_filter_rejects_anything_else(text):
     with pytest.raises(SpecError):
         parse_filter(text)

@@ -23,8 +23,11 @@ def test_wilson_matches_newcombe(x, n, lo, hi):
     got = wilson_interval(x, n)
     assert got[0] == pytest.approx(lo, abs=5e-5)
     assert got[1] == pytest.approx(hi, abs=5e-5)
-    row = pl.DataFrame({"x": [x], "n": [n]}).select(
-        wilson_exprs(pl.col("x"), pl.col("n"), "r")).row(0)
+    row = (
+        pl.DataFrame({"x": [x], "n": [n]})
+        .select(wilson_exprs(pl.col("x"), pl.col("n"), "r"))
+        .row(0)
+    )
     assert row[1] == pytest.approx(got[0]) and row[2] == pytest.approx(got[1])
 
 

@@ -1,0 +1,105 @@
+"""Public API, result objects and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner
+
+import funnel
+from funnel.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = str(ROOT / "sample_events")
+
+
+def test_every_public_name_resolves():
+    for name in funnel.__all__:
+        assert getattr(funnel, name) is not None, name
+    assert (ROOT / "funnel" / "py.typed").exists()
+
+
+def test_result_object_json_repr_html():
+    r = funnel.analyze(SAMPLE)
+    data = json.loads(r.to_json())
+    assert data["schema_version"] == 1
+    assert [s["step"] for s in data["steps"]] == r.spec.step_names
+    assert data["ledger"]["rows"] == r.ledger.total()
+    assert "\n" not in repr(r) and repr(r).startswith("FunnelResult(")
+    assert "<table>" in r._repr_html_()
+    import dataclasses
+
+    try:
+        r.steps = pl.DataFrame()  # type: ignore[misc]
+        raise AssertionError("result must be frozen")
+    except dataclasses.FrozenInstanceError:
+        pass
+
+
+def test_html_is_escaped():
+    df = pl.DataFrame(
+        {
+            "user_id": ["a"],
+            "timestamp": ["2024-05-01T10:00:00Z"],
+            "event": ["<script>alert(1)</script>"],
+        }
+    )
+    spec = funnel.FunnelSpec.from_dict(
+        {"name": "<b>x</b>", "steps": [{"name": "<script>", "event": "<script>alert(1)</script>"}]}
+    )
+    html = funnel.analyze(df, spec)._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_cli_analyze_table_json_and_sessions_out(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["analyze", SAMPLE])
+    assert res.exit_code == 0, res.output
+    assert "Steps (Wilson 95% intervals)" in res.output and "rows read 41,127" in res.output
+    out = tmp_path / "sessions.csv"
+    res = runner.invoke(
+        main, ["analyze", SAMPLE, "--format", "json", "--by", "device", "--sessions-out", str(out)]
+    )
+    assert res.exit_code == 0
+    data = json.loads(res.output)
+    assert {r["device"] for r in data["breakdown"]} == {"mobile", "desktop", "tablet"}
+    sessions = pl.read_csv(out)
+    assert sessions.height == data["summary"]["units_entered"]
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path):
+    runner = CliRunner()
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[stepz]]\nevent = "x"\n')
+    res = runner.invoke(main, ["analyze", SAMPLE, "--spec", str(spec)])
+    assert res.exit_code == 1 and "did you mean 'steps'" in res.output
+    res = runner.invoke(main, ["analyze", SAMPLE, "--by", "devise"])
+    assert res.exit_code == 1 and "did you mean 'device'" in res.output
+    res = runner.invoke(main, ["validate", str(tmp_path / "none.csv")])
+    assert res.exit_code == 1 and "no such file" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_cli_validate_and_map(tmp_path):
+    pl.DataFrame(
+        {"visitor": ["a", "a"], "ts": [1714557600, 1714557600], "event": ["x", "x"]}
+    ).write_csv(tmp_path / "d.csv")
+    res = CliRunner().invoke(
+        main,
+        [
+            "validate",
+            str(tmp_path / "d.csv"),
+            "--map",
+            "user_id=visitor",
+            "--map",
+            "timestamp=ts",
+            "--format",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["duplicates"] == 1 and data["used"] == 1
+    assert any("inferred" in n for n in data["notes"])

@@ -1,0 +1,131 @@
+"""The worked examples of docs/semantics.md, each computed by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+import funnel
+
+T0 = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)
+CART, CHECKOUT, PAY = "add_to_cart", "begin_checkout", "add_payment_info"
+
+
+def run(events: list[tuple], spec: dict | None = None) -> pl.DataFrame:
+    """events: (user, minutes after T0, event, props dict)."""
+    rows = []
+    for u, m, e, *props in events:
+        cart_id = props[0].get("cart_id") if props else None
+        rows.append(
+            {
+                "user_id": u,
+                "timestamp": T0 + dt.timedelta(minutes=m),
+                "event": e,
+                "cart_id": cart_id,
+            }
+        )
+    data = {
+        "steps": [
+            {"name": "cart", "event": CART},
+            {"name": "checkout", "event": CHECKOUT},
+            {"name": "payment", "event": PAY},
+        ]
+    }
+    data.update(spec or {})
+    return funnel.analyze(pl.DataFrame(rows), funnel.FunnelSpec.from_dict(data)).units
+
+
+def test_reentry_anchors_at_first_step_one():
+    u = run([("a", 0, CART), ("a", 5, CART), ("a", 6, CHECKOUT)])
+    assert u.height == 1 and u["furthest_step"][0] == "checkout"
+    assert (u["at_checkout"][0] - u["at_cart"][0]) == dt.timedelta(minutes=6)
+
+
+def test_ties_follow_funnel_order():
+    u = run([("a", 0, CHECKOUT), ("a", 0, CART)])
+    assert u["furthest_step"][0] == "checkout"
+
+
+def test_ordered_allows_other_events_strict_does_not():
+    events = [("a", 0, CART), ("a", 1, "page_view"), ("a", 2, CHECKOUT), ("a", 3, PAY)]
+    assert run(events)["furthest_step"][0] == "payment"
+    assert run(events, {"mode": "strict"})["furthest_step"][0] == "cart"
+    # strict picks the best run: the second cart starts an unbroken path
+    events = [("a", 0, CART), ("a", 1, "page_view"), ("a", 2, CART), ("a", 3, CHECKOUT)]
+    u = run(events, {"mode": "strict"})
+    assert u["furthest_step"][0] == "checkout" and u["at_cart"][0] == T0 + dt.timedelta(minutes=2)
+
+
+def test_any_order_counts_steps_done_in_any_order():
+    u = run([("a", 0, CHECKOUT), ("a", 4, CART)], {"mode": "any_order"})
+    assert u["furthest_step"][0] == "checkout"
+    assert u["at_checkout"][0] == T0 + dt.timedelta(minutes=4)  # when steps 1..2 were all done
+
+
+def test_duration_window_from_entry():
+    events = [("a", 0, CART), ("a", 9, CHECKOUT), ("a", 11, PAY)]
+    assert run(events, {"window": "10m"})["furthest_step"][0] == "checkout"
+    assert run(events)["furthest_step"][0] == "payment"
+
+
+def test_open_funnel_enters_at_any_step():
+    u = run([("a", 0, CHECKOUT), ("a", 1, PAY)], {"entry": "open"})
+    assert u["entry_step"][0] == "checkout" and u["at_cart"][0] is None
+    assert run([("a", 0, CHECKOUT), ("a", 1, PAY)]).height == 0  # closed: never entered
+
+
+def test_exclusion_ends_the_path():
+    events = [("a", 0, CART), ("a", 1, "cart_cleared"), ("a", 2, CHECKOUT)]
+    spec = {"exclude": [{"event": "cart_cleared", "between": ["cart", "checkout"]}]}
+    assert run(events, spec)["furthest_step"][0] == "cart"
+    spec = {"exclude": [{"event": "cart_cleared", "between": ["checkout", "payment"]}]}
+    assert run(events, spec)["furthest_step"][0] == "checkout"
+
+
+def test_hold_property_constant():
+    events = [
+        ("a", 0, CART, {"cart_id": "A"}),
+        ("a", 1, CHECKOUT, {"cart_id": "B"}),
+        ("a", 2, CHECKOUT, {"cart_id": "A"}),
+    ]
+    u = run(events, {"hold": ["cart_id"]})
+    assert u["at_checkout"][0] == T0 + dt.timedelta(minutes=2)
+
+
+def test_sessions_split_after_30_minutes_of_inactivity():
+    u = run([("a", 0, CART), ("a", 31, CHECKOUT)])
+    assert u.height == 1 and u["furthest_step"][0] == "cart"
+    assert run([("a", 0, CART), ("a", 30, CHECKOUT)])["furthest_step"][0] == "checkout"
+    # a session cut at its maximum length
+    u = run(
+        [("a", 0, CART), ("a", 20, "page_view"), ("a", 40, CHECKOUT)],
+        {"sessions": {"max_length": "30m"}},
+    )
+    assert u["furthest_step"][0] == "cart"
+
+
+def test_users_unit_takes_each_users_best_session():
+    events = [("a", 0, CART), ("a", 120, CART), ("a", 121, CHECKOUT), ("b", 0, CART)]
+    u = run(events, {"unit": "users"})
+    assert sorted(u["user_id"].to_list()) == ["a", "b"]
+    assert u.filter(user_id="a")["furthest_step"][0] == "checkout"
+    # users over a duration window: the path may span sessions
+    u = run([("a", 0, CART), ("a", 120, CHECKOUT)], {"unit": "users", "window": "1d"})
+    assert u["furthest_step"][0] == "checkout"
+
+
+def test_exit_time_and_time_to_convert():
+    u = run(
+        [
+            ("a", 0, CART),
+            ("a", 2, "page_view"),
+            ("a", 7, "page_view"),
+            ("b", 0, CART),
+            ("b", 1, CHECKOUT),
+            ("b", 3, PAY),
+        ]
+    )
+    a, b = u.filter(user_id="a").row(0, named=True), u.filter(user_id="b").row(0, named=True)
+    assert a["exit_step"] == "cart" and a["time_at_exit_s"] == 420.0
+    assert b["converted"] and b["time_to_convert_s"] == 180.0 and b["exit_step"] is None
