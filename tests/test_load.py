@@ -243,7 +243,7 @@ def test_unreadable_and_missing_inputs_are_clear_errors(tmp_path):
     with pytest.raises(SchemaError, match="unknown file type"):
         scan_events(str(tmp_path / "x.txt"))
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(SchemaError, match="broken.parquet"):
+    with pytest.raises(SchemaError, match=r"broken\.parquet"):
         scan_events(str(tmp_path / "broken.parquet"))
     with pytest.raises(SchemaError, match="did you mean 'ga4'"):
         scan_events(str(FIX / "ga4.ndjson"), LoadOptions(preset="gaa4"))

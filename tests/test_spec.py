@@ -69,7 +69,7 @@ def test_spec_file_errors(tmp_path):
         FunnelSpec.from_toml(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("steps = [")
-    with pytest.raises(SpecError, match="bad.toml: not valid TOML"):
+    with pytest.raises(SpecError, match=r"bad\.toml: not valid TOML"):
         FunnelSpec.from_toml(bad)
 
 
