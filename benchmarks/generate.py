@@ -1,0 +1,55 @@
+"""Generate benchmark dumps: N events of shop sessions, rows shuffled (not sorted by user).
+
+    python benchmarks/generate.py 10_000_000   # writes benchmarks/data/events_10M.parquet
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+FUNNEL = ["add_to_cart", "begin_checkout", "add_shipping_info", "add_payment_info", "purchase"]
+OTHER = ["page_view", "view_item", "login_wall", "exception", "payment_attempt"]
+
+
+def generate(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_sessions = n // 12
+    lengths = rng.poisson(11, n_sessions) + 1
+    lengths = lengths[np.cumsum(lengths) <= n]
+    total = int(lengths.sum())
+    users = rng.integers(0, max(1, n_sessions // 2), len(lengths))
+    starts = rng.integers(1_714_000_000, 1_714_000_000 + 60 * 86400, len(lengths)) * 1_000_000
+    session_of = np.repeat(np.arange(len(lengths)), lengths)
+    pos = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    gaps = rng.exponential(30e6, total).astype(np.int64)
+    gaps[pos == 0] = 0
+    cum = np.cumsum(gaps)
+    ts = starts[session_of] + cum - np.repeat(cum[np.cumsum(lengths) - lengths], lengths)
+    depth = rng.geometric(0.35, len(lengths)) - 1  # how far into the funnel a session goes
+    offset = rng.integers(0, 4, len(lengths))  # browsing before the cart
+    step = pos - offset[session_of]
+    in_funnel = (step >= 0) & (step < np.minimum(depth, 5)[session_of])
+    event = np.where(in_funnel, np.array(FUNNEL)[np.clip(step, 0, 4)],
+                     np.array(OTHER)[rng.integers(0, len(OTHER), total)])
+    df = pl.DataFrame({
+        "user_id": pl.Series(users[session_of]).cast(pl.String).str.pad_start(9, "0"),
+        "timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
+        "event": event,
+        "value": np.round(rng.lognormal(4, 0.6, total), 2),
+        "device": np.array(["mobile", "desktop", "tablet"])[rng.integers(0, 3, total)],
+    })
+    return df.sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[1].replace("_", "")) if len(sys.argv) > 1 else 1_000_000
+    out = Path(__file__).parent / "data"
+    out.mkdir(exist_ok=True)
+    label = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+    path = out / f"events_{label}.parquet"
+    generate(n).write_parquet(path)
+    print(f"wrote {path}")
