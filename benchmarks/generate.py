@@ -1,6 +1,6 @@
 """Generate benchmark dumps: N events of shop sessions, rows shuffled (not sorted by user).
 
-    python benchmarks/generate.py 10_000_000   # writes benchmarks/data/events_10M.parquet
+python benchmarks/generate.py 10_000_000   # writes benchmarks/data/events_10M.parquet
 """
 
 from __future__ import annotations
@@ -33,15 +33,20 @@ def generate(n: int, seed: int = 0) -> pl.DataFrame:
     offset = rng.integers(0, 4, len(lengths))  # browsing before the cart
     step = pos - offset[session_of]
     in_funnel = (step >= 0) & (step < np.minimum(depth, 5)[session_of])
-    event = np.where(in_funnel, np.array(FUNNEL)[np.clip(step, 0, 4)],
-                     np.array(OTHER)[rng.integers(0, len(OTHER), total)])
-    df = pl.DataFrame({
-        "user_id": pl.Series(users[session_of]).cast(pl.String).str.pad_start(9, "0"),
-        "timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
-        "event": event,
-        "value": np.round(rng.lognormal(4, 0.6, total), 2),
-        "device": np.array(["mobile", "desktop", "tablet"])[rng.integers(0, 3, total)],
-    })
+    event = np.where(
+        in_funnel,
+        np.array(FUNNEL)[np.clip(step, 0, 4)],
+        np.array(OTHER)[rng.integers(0, len(OTHER), total)],
+    )
+    df = pl.DataFrame(
+        {
+            "user_id": pl.Series(users[session_of]).cast(pl.String).str.pad_start(9, "0"),
+            "timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
+            "event": event,
+            "value": np.round(rng.lognormal(4, 0.6, total), 2),
+            "device": np.array(["mobile", "desktop", "tablet"])[rng.integers(0, 3, total)],
+        }
+    )
     return df.sample(fraction=1.0, shuffle=True, seed=seed)
 
 

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 TASKS = {
     "funnel.analyze": """
@@ -40,10 +39,12 @@ out = {"entered": [r[1] for r in rows]}
 def measure(code: str, path: str) -> tuple[float, float, dict]:
     imports = "".join(line + "\n" for line in code.splitlines() if line.startswith("import "))
     body = "".join(line + "\n" for line in code.splitlines() if not line.startswith("import "))
-    prog = (f"import os, json, time\n{imports}PATH = {path!r}\n"
-            f"HERE = {os.path.dirname(os.path.abspath(__file__))!r}\n"
-            f"t0 = time.perf_counter()\n{body}\nout['wall_s'] = time.perf_counter() - t0\n"
-            "print(json.dumps(out))")
+    prog = (
+        f"import os, json, time\n{imports}PATH = {path!r}\n"
+        f"HERE = {os.path.dirname(os.path.abspath(__file__))!r}\n"
+        f"t0 = time.perf_counter()\n{body}\nout['wall_s'] = time.perf_counter() - t0\n"
+        "print(json.dumps(out))"
+    )
     proc = subprocess.Popen([sys.executable, "-c", prog], stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     stdout = proc.stdout.read() if proc.stdout else ""
@@ -66,8 +67,10 @@ def main() -> None:
         runs = [measure(code, args.path) for _ in range(args.repeat)]
         best = min(r[0] for r in runs)
         results[name] = (best, max(r[1] for r in runs), runs[0][2])
-        print(f"{name:20s} best {best:7.2f} s  peak RSS {results[name][1]:8.0f} MiB  {runs[0][2]}",
-              flush=True)
+        print(
+            f"{name:20s} best {best:7.2f} s  peak RSS {results[name][1]:8.0f} MiB  {runs[0][2]}",
+            flush=True,
+        )
     if "funnel.analyze" in results:
         f = results["funnel.analyze"]
         for other in ("duckdb SQL", "polars read+sort"):

@@ -197,28 +197,37 @@ def analyze(
         max_length_s=spec.sessions.max_length_s,
         use_column=spec.sessions.use_column,
     )
+    keep = sorted(spec.property_columns() | set(options.by))
+    totals, rejects = pl.collect_all(_ledger_frames(prepared))
     for exact in (False, True):
+        # the one sort; materialised once because the ledger and the paths both read it
         ordered = order_events(
             valid,
             rank=step_rank(spec),
             use_column=sess_opts.use_column,
             exact_users=exact,
             several_files=len(prepared.files) > 1,
-        )
-        sess = sessionize(ordered.filter(~pl.col("_dup")), sess_opts)
-        units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
-        dups = ordered.filter(pl.col("_dup")).group_by("_file").agg(pl.len().alias("rows"))
-        counts = sess.select(
-            pl.len().alias("events"),
-            pl.col("_first").sum().alias("sessions"),
-            pl.col("user_id").n_unique().alias("users"),
-            pl.col("_collision").sum().alias("collisions"),
-        )
-        totals, rejects, dup, units, counted = pl.collect_all(
-            [*_ledger_frames(prepared), dups, units_lf, counts], engine="in-memory"
-        )
-        if exact or counted["collisions"][0] == 0:
+            keep=keep,
+        ).collect(engine="in-memory")
+        if exact or not ordered["_collision"].any():
             break
+    file_col = pl.col("_file") if "_file" in ordered.columns else pl.lit(prepared.files[0])
+    dup = (
+        ordered.lazy()
+        .filter(pl.col("_dup"))
+        .group_by(file_col.alias("_file"))
+        .agg(pl.len().alias("rows"))
+    )
+    sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
+    units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
+    new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
+    counts = sess.select(
+        pl.len().alias("events"),
+        pl.col("_first").sum().alias("sessions"),
+        new_user.sum().alias("users"),
+    )
+    dup, units, counted = pl.collect_all([dup, units_lf, counts], engine="in-memory")
+    del ordered
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
     ledger = Ledger.build(totals, rejects, dup, prepared.notes())
