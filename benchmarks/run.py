@@ -22,7 +22,8 @@ out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events
 """,
     "polars read+sort": """
 import polars as pl
-df = pl.scan_parquet(PATH).select("user_id", "timestamp", "event").sort("user_id", "timestamp").collect()
+lf = pl.scan_parquet(PATH).select("user_id", "timestamp", "event")
+df = lf.sort("user_id", "timestamp").collect()
 out = {"rows": df.height}
 """,
     "duckdb SQL": """

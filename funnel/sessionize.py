@@ -110,8 +110,8 @@ def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) ->
     of the session's first and last event), ``_first``/``_last`` (row opens/closes it).
     Never collects.
 
-    >>> lf = pl.LazyFrame({"user_id": ["u"] * 3, "event": ["a", "b", "c"],
-    ...     "timestamp": pl.Series([0, 60, 7200]).mul(10**6).cast(pl.Datetime("us", "UTC"))})
+    >>> ts = pl.Series([0, 60_000_000, 7_200_000_000]).cast(pl.Datetime("us", "UTC"))
+    >>> lf = pl.LazyFrame({"user_id": ["u"] * 3, "event": ["a", "b", "c"], "timestamp": ts})
     >>> sessionize(order_events(lf)).collect()["_sid"].to_list()
     [1, 1, 2]
     """

@@ -219,7 +219,11 @@ def units(rows: list[dict], spec: FunnelSpec) -> list[dict]:
         groups: dict[str, list[dict]] = defaultdict(list)
         for s in sess:
             groups[s[0]["user_id"]].extend(s)
-        group_list = [groups[u] for u in sorted(groups)]
+        # a path across sessions follows time, whatever the sessions are
+        group_list = [
+            sorted(groups[u], key=lambda r: (r["timestamp"], _rank(r, spec), r["_tie"]))
+            for u in sorted(groups)
+        ]
     else:
         group_list = sess
     k = len(spec.steps)
