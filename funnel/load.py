@@ -87,8 +87,13 @@ def _format_of(path: str) -> str | None:
 def discover_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
     """Expand a file, folder (recursively, hive layouts included) or glob into data files.
 
-    >>> discover_files("sample_events")  # doctest: +SKIP
-    ['sample_events/events.parquet']
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("day=1/a.parquet", "day=2/b.csv.gz", "notes.txt"):
+    ...     (d / name).parent.mkdir(exist_ok=True)
+    ...     _ = (d / name).write_bytes(b"")
+    >>> [pathlib.Path(f).relative_to(d).as_posix() for f in discover_files(d)]
+    ['day=1/a.parquet', 'day=2/b.csv.gz']
     """
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     files: list[str] = []
