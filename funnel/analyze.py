@@ -20,10 +20,10 @@ from funnel.sessionize import SessionizeOptions, order_events, sessionize
 from funnel.spec import FunnelSpec, builtin_spec
 from funnel.steps import match_paths, step_rank
 from funnel.tables import breakdown_table, step_table, timing_table, trend_table, units_table
-from funnel.timestamps import TimestampInfo, normalize_timestamp
+from funnel.timestamps import normalize_timestamp
 from funnel.validate import Ledger, ValidateOptions, mark_rejects
 
-__all__ = ["AnalyzeOptions", "Prepared", "analyze", "prepare", "validate"]
+__all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.DataFrame | pl.LazyFrame
 
@@ -41,19 +41,6 @@ class AnalyzeOptions:
     by: tuple[str, ...] = ()
     trend_every: str = "1d"
     rejects_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The lazy plan up to validation, shared by ``analyze`` and ``validate``."""
-
-    marked: pl.LazyFrame
-    files: tuple[str, ...]
-    timestamp: TimestampInfo
-
-    def notes(self) -> tuple[str, ...]:
-        note = f"timestamp: {self.timestamp.how} (source type {self.timestamp.source_dtype})"
-        return (note,)
 
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
@@ -77,7 +64,7 @@ def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> Loa
 
 def prepare(
     source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
-) -> Prepared:
+) -> LoadedEvents:
     """Load and mark rejects lazily; applies the spec's ``[columns]`` mapping."""
     options = options or AnalyzeOptions()
     load = options.load
@@ -89,7 +76,7 @@ def prepare(
         loaded = _from_frame(source, load)
     else:
         loaded = scan_events(source, load)
-    return Prepared(mark_rejects(loaded.frame, options.validate), loaded.files, loaded.timestamp)
+    return replace(loaded, frame=mark_rejects(loaded.frame, options.validate))
 
 
 def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
@@ -102,8 +89,8 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
             )
 
 
-def _ledger_frames(prepared: Prepared) -> list[pl.LazyFrame]:
-    m = prepared.marked
+def _ledger_frames(prepared: LoadedEvents) -> list[pl.LazyFrame]:
+    m = prepared.frame
     return [
         m.group_by("_file").agg(pl.len().alias("rows")),
         m.filter(pl.col("_reject").is_not_null())
@@ -112,9 +99,9 @@ def _ledger_frames(prepared: Prepared) -> list[pl.LazyFrame]:
     ]
 
 
-def _write_rejects(prepared: Prepared, path: str) -> None:
+def _write_rejects(prepared: LoadedEvents, path: str) -> None:
     rejected = (
-        prepared.marked.filter(pl.col("_reject").is_not_null())
+        prepared.frame.filter(pl.col("_reject").is_not_null())
         .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
         .rename({"_reject": "reason", "_file": "file"})
         .drop("_timestamp_raw")
@@ -147,7 +134,7 @@ def validate(
     options = options or AnalyzeOptions()
     prepared = prepare(source, options, spec)
     ordered = order_events(
-        prepared.marked.filter(pl.col("_reject").is_null()), several_files=len(prepared.files) > 1
+        prepared.frame.filter(pl.col("_reject").is_null()), several_files=len(prepared.files) > 1
     )
     dups = ordered.filter(pl.col("_dup")).group_by("_file").agg(pl.len().alias("rows"))
     totals, rejects, dup = pl.collect_all([*_ledger_frames(prepared), dups])
@@ -182,7 +169,7 @@ def analyze(
         preset = options.load.preset
         spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
     prepared = prepare(source, options, spec)
-    names = prepared.marked.collect_schema().names()
+    names = prepared.frame.collect_schema().names()
     wanted = {c: "spec" for c in sorted(spec.property_columns())}
     wanted |= {c: "--by" for c in options.by}
     _check_columns(names, wanted)
@@ -191,7 +178,7 @@ def analyze(
             "sessions.use_column is set but the data has no session_id column",
             hint="map one with --map session_id=COLUMN or drop use_column",
         )
-    valid = prepared.marked.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
+    valid = prepared.frame.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
     sess_opts = SessionizeOptions(
         timeout_s=spec.sessions.timeout_s,
         max_length_s=spec.sessions.max_length_s,

@@ -75,6 +75,11 @@ class LoadedEvents:
     files: tuple[str, ...]
     timestamp: TimestampInfo
 
+    def notes(self) -> tuple[str, ...]:
+        """What loading inferred, for the ledger."""
+        ts = self.timestamp
+        return (f"timestamp: {ts.how} (source type {ts.source_dtype})",)
+
 
 def _format_of(path: str) -> str | None:
     name = path.lower()

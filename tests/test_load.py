@@ -183,7 +183,7 @@ def test_naive_timestamps_follow_tz_and_text_formats():
     )
     opts = funnel.AnalyzeOptions(load=LoadOptions(timezone="Europe/Berlin"))
     prepared = prepare(lf, opts)
-    ts = prepared.marked.collect()["timestamp"].to_list()
+    ts = prepared.frame.collect()["timestamp"].to_list()
     assert ts[0] == dt.datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert ts[1] == dt.datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert ts[2] == dt.datetime(2019, 10, 1, tzinfo=UTC)
