@@ -34,7 +34,6 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
     names = spec.step_names
     k = len(names)
     at = [f"at_{n}" for n in names]
-    step_name = pl.Series(names, dtype=pl.String)
 
     def name_of(idx: pl.Expr) -> pl.Expr:
         return idx.replace_strict(list(range(k)), names, default=None, return_dtype=pl.String)
@@ -67,7 +66,6 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
             .group_by("user_id", maintain_order=True)
             .first()
         )
-    del step_name
     cols = [
         "user_id",
         "session_id",
