@@ -99,6 +99,14 @@ def _ledger_frames(prepared: LoadedEvents) -> list[pl.LazyFrame]:
     ]
 
 
+def _duplicate_counts(ordered: pl.LazyFrame, files: tuple[str, ...]) -> pl.LazyFrame:
+    """Duplicates per file; a single file's name is not carried through the sort."""
+    names = ordered.collect_schema().names()
+    file_col = pl.col("_file") if "_file" in names else pl.lit(files[0])
+    dups = ordered.filter(pl.col("_dup"))
+    return dups.group_by(file_col.alias("_file")).agg(pl.len().alias("rows"))
+
+
 def _write_rejects(prepared: LoadedEvents, path: str) -> None:
     rejected = (
         prepared.frame.filter(pl.col("_reject").is_not_null())
@@ -136,7 +144,7 @@ def validate(
     ordered = order_events(
         prepared.frame.filter(pl.col("_reject").is_null()), several_files=len(prepared.files) > 1
     )
-    dups = ordered.filter(pl.col("_dup")).group_by("_file").agg(pl.len().alias("rows"))
+    dups = _duplicate_counts(ordered, prepared.files)
     totals, rejects, dup = pl.collect_all([*_ledger_frames(prepared), dups])
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
@@ -198,13 +206,7 @@ def analyze(
         ).collect(engine="in-memory")
         if exact or not ordered["_collision"].any():
             break
-    file_col = pl.col("_file") if "_file" in ordered.columns else pl.lit(prepared.files[0])
-    dup = (
-        ordered.lazy()
-        .filter(pl.col("_dup"))
-        .group_by(file_col.alias("_file"))
-        .agg(pl.len().alias("rows"))
-    )
+    dup = _duplicate_counts(ordered.lazy(), prepared.files)
     sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
     units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
     new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)

@@ -32,13 +32,14 @@ def match_exprs(spec: FunnelSpec) -> list[pl.Expr]:
     return [_matches(s.events, s.where) for s in spec.steps]
 
 
+def _lowest_match(ms: list[pl.Expr]) -> pl.Expr:
+    """Index of the lowest step a row matches, null when it matches none."""
+    return pl.coalesce([pl.when(m).then(pl.lit(i, pl.Int64)) for i, m in enumerate(ms)])
+
+
 def step_rank(spec: FunnelSpec) -> pl.Expr:
     """Tie rank: the lowest step a row matches; rows matching no step rank last."""
-    k = len(spec.steps)
-    expr = pl.lit(k)
-    for i in reversed(range(k)):
-        expr = pl.when(match_exprs(spec)[i]).then(pl.lit(i)).otherwise(expr)
-    return expr
+    return _lowest_match(match_exprs(spec)).fill_null(len(spec.steps))
 
 
 def group_key(spec: FunnelSpec) -> pl.Expr:
@@ -91,12 +92,8 @@ def _hold_ok(spec: FunnelSpec) -> pl.Expr:
 
 def _entry(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
     """Find each group's entry row (``_pe``) and entry step (``_se``) on its first row."""
-    k = len(spec.steps)
     if spec.entry == "open":
-        lowest = pl.lit(None, pl.Int64)
-        for i in reversed(range(k)):
-            lowest = pl.when(ms[i]).then(pl.lit(i, pl.Int64)).otherwise(lowest)
-        frame = frame.with_columns(lowest.alias("_stepidx"))
+        frame = frame.with_columns(_lowest_match(ms).alias("_stepidx"))
         nxt = _next(pl.col("_stepidx").is_not_null())
     else:
         frame = frame.with_columns(pl.lit(0, pl.Int64).alias("_stepidx"))
@@ -187,9 +184,7 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
     k = len(spec.steps)
     mask = pl.sum_horizontal([m.cast(pl.Int64) * (1 << i) for i, m in enumerate(ms)])
     if spec.entry == "open":
-        start = pl.lit(None, pl.Int64)
-        for i in reversed(range(k)):
-            start = pl.when(ms[i]).then(pl.lit(i, pl.Int64)).otherwise(start)
+        start = _lowest_match(ms)
     else:
         start = pl.when(ms[0]).then(pl.lit(0, pl.Int64))
     frame = frame.with_columns(
@@ -252,18 +247,16 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
         frame = (
             _any_order(frame, spec, ms) if spec.mode == "any_order" else _ordered(frame, spec, ms)
         )
-        furthest = pl.lit(None, pl.Int64)
-        for i in range(k):
-            furthest = (
-                pl.when(pl.col(f"_p{i}").is_not_null())
-                .then(pl.lit(i, pl.Int64))
-                .otherwise(furthest)
-            )
+        # the furthest step reached is the last non-null position
+        last = list(reversed(range(k)))
+        furthest = pl.coalesce([pl.when(pl.col(f"_p{i}").is_not_null()).then(i) for i in last])
         frame = frame.with_columns(furthest.alias("_furthest"))
         entry_cols = [c for c in frame.collect_schema().names() if not c.startswith("_")]
         frame = frame.with_columns(
             *_path_times(spec),
-            _gather("_session_end", _furthest_pos(k)).alias("_exit_end"),
+            _gather("_session_end", pl.coalesce([pl.col(f"_p{i}") for i in last])).alias(
+                "_exit_end"
+            ),
             pl.col("_se").alias("_entry"),
             # properties of the entry event, not of the group's first relevant row
             *[_gather(c, pl.col("_pe")).alias(c) for c in [*entry_cols, "_sid", "_session_start"]],
@@ -274,10 +267,3 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
     props = [c for c in names if not c.startswith("_") and not c.startswith("at_")]
     at = [f"at_{s.name}" for s in spec.steps]
     return out.filter(pl.col("_furthest").is_not_null()).select(*keep, *at, *props)
-
-
-def _furthest_pos(k: int) -> pl.Expr:
-    expr = pl.lit(None, pl.Int64)
-    for i in range(k):
-        expr = pl.when(pl.col(f"_p{i}").is_not_null()).then(pl.col(f"_p{i}")).otherwise(expr)
-    return expr
