@@ -6,20 +6,27 @@ Grammar (keywords are case-insensitive)::
     or      := and ("or" and)*
     and     := not ("and" not)*
     not     := "not" not | "(" expr ")" | test
-    test    := NAME ("==" | "!=" | "<" | "<=" | ">" | ">=") VALUE
+    test    := sum ("==" | "!=" | "<" | "<=" | ">" | ">=") sum
              | NAME ["not"] "in" "(" VALUE ("," VALUE)* ")"
              | NAME "is" ["not"] "null"
+    sum     := product (("+" | "-") product)*
+    product := atom (("*" | "/") atom)*
+    atom    := NAME | VALUE | "-" atom | "(" sum ")"
     NAME    := letters, digits, "_" and "." (``ecommerce.shipping``), or `back-quoted`
     VALUE   := number | 'text' | "text" | true | false
 
-A comparison with a missing (null) value is false, as in SQL's WHERE (``in`` and ``not in``
-included); ``not`` negates the result of its operand after that rule. Nothing is ever
-evaluated as Python: the text is tokenised and parsed into a tree.
+Arithmetic makes relative thresholds possible: ``shipping + tax > 0.15 * value``. A
+comparison with a missing (null) value is false, as in SQL's WHERE (``in`` and ``not in``
+included), and so is one with a division by zero; ``not`` negates the result of its operand
+after that rule. Nothing is ever evaluated as Python: the text is tokenised and parsed into
+a tree.
 
 >>> df = pl.DataFrame({"payment_type": ["card", "card", None], "value": [5, 20, 30]})
 >>> df.filter(parse_filter("payment_type == 'card' and value >= 10").to_polars()).height
 1
 >>> parse_filter("country in ('DE', 'AT')").evaluate({"country": "AT"})
+True
+>>> parse_filter("(shipping + tax) / value > 0.15").evaluate({"shipping": 9, "tax": 3, "value": 40})
 True
 """
 
@@ -38,9 +45,9 @@ __all__ = ["Filter", "parse_filter"]
 
 _TOKEN = re.compile(
     r"""\s*(?:
-      (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+      (?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
     | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<op>==|!=|<=|>=|<|>|\(|\)|,)
+    | (?P<op>==|!=|<=|>=|<|>|\(|\)|,|\+|-|\*|/)
     | (?P<name>`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*)
     )""",
     re.VERBOSE,
@@ -53,6 +60,7 @@ _OPS = {
     ">": operator.gt,
     ">=": operator.ge,
 }
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 
 
@@ -98,6 +106,8 @@ class Filter:
                 return walk(node[1]) | walk(node[2])
             if node[0] == "not":
                 return walk(node[1])
+            if node[0] == "cmp":
+                return _arith_columns(node[1]) | _arith_columns(node[3])
             return {node[1]}
 
         return walk(self.tree)
@@ -113,14 +123,13 @@ class Filter:
                 return build(node[1]) | build(node[2])
             if kind == "not":
                 return ~build(node[1])
+            if kind == "cmp":
+                lhs, rhs = _arith_polars(node[1]), _arith_polars(node[3])
+                return _OPS[node[2]](lhs, rhs).fill_null(False)
             col = pl.col(node[1])
             if kind == "null":
                 return col.is_null() if node[2] else col.is_not_null()
-            if kind == "in":
-                return (
-                    pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
-                )
-            return _OPS[node[2]](col, pl.lit(node[3])).fill_null(False)
+            return pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
 
         return build(self.tree)
 
@@ -135,19 +144,55 @@ class Filter:
                 return ev(node[1]) or ev(node[2])
             if kind == "not":
                 return not ev(node[1])
+            if kind == "cmp":
+                lhs, rhs = _arith_value(node[1], row), _arith_value(node[3], row)
+                if lhs is None or rhs is None:
+                    return False
+                try:
+                    return bool(_OPS[node[2]](lhs, rhs))
+                except TypeError:
+                    return False
             value = row.get(node[1])
             if kind == "null":
                 return (value is None) == node[2]
             if value is None:
                 return False
-            if kind == "in":
-                return (value in node[2]) != node[3]
-            try:
-                return bool(_OPS[node[2]](value, node[3]))
-            except TypeError:
-                return False
+            return (value in node[2]) != node[3]
 
         return ev(self.tree)
+
+
+def _arith_columns(node: tuple) -> set[str]:
+    if node[0] == "col":
+        return {node[1]}
+    if node[0] == "bin":
+        return _arith_columns(node[2]) | _arith_columns(node[3])
+    return set()
+
+
+def _arith_polars(node: tuple) -> pl.Expr:
+    if node[0] == "col":
+        return pl.col(node[1])
+    if node[0] == "val":
+        return pl.lit(node[1])
+    a, b = _arith_polars(node[2]), _arith_polars(node[3])
+    if node[1] == "/":
+        return pl.when(b != 0).then(a / b)
+    return _ARITH[node[1]](a, b)
+
+
+def _arith_value(node: tuple, row: dict[str, Any]) -> Any:
+    if node[0] == "col":
+        return row.get(node[1])
+    if node[0] == "val":
+        return node[1]
+    a, b = _arith_value(node[2], row), _arith_value(node[3], row)
+    if a is None or b is None or (node[1] == "/" and b == 0):
+        return None
+    try:
+        return _ARITH[node[1]](a, b)
+    except TypeError:
+        return None
 
 
 class _Parser:
@@ -190,30 +235,77 @@ class _Parser:
     def parse_not(self) -> tuple:
         if self.accept("kw", "not"):
             return ("not", self.parse_not())
-        if self.accept("op", "("):
+        if self.peek() == ("op", "("):
+            # either a grouped condition or arithmetic: "(a + b) > c"
+            start = self.i
+            try:
+                return self.parse_comparison()
+            except SpecError:
+                self.i = start
+            self.take("op", "(")
             node = self.parse_or()
             self.take("op", ")")
             return node
+        tok = self.peek()
+        if tok is not None and tok[0] == "name":
+            nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+            if nxt in (("kw", "is"), ("kw", "in"), ("kw", "not")):
+                return self.parse_membership()
+        return self.parse_comparison()
+
+    def parse_membership(self) -> tuple:
         name = self.take("name")
         if self.accept("kw", "is"):
             negated = self.accept("kw", "not")
             self.take("kw", "null")
             return ("null", name, not negated)
         negated = self.accept("kw", "not")
-        if negated or self.peek() == ("kw", "in"):
-            self.take("kw", "in")
-            self.take("op", "(")
-            values = [self.take("val")]
-            while self.accept("op", ","):
-                values.append(self.take("val"))
-            self.take("op", ")")
-            return ("in", name, tuple(values), negated)
+        self.take("kw", "in")
+        self.take("op", "(")
+        values = [self.take("val")]
+        while self.accept("op", ","):
+            values.append(self.take("val"))
+        self.take("op", ")")
+        return ("in", name, tuple(values), negated)
+
+    def parse_comparison(self) -> tuple:
+        lhs = self.parse_sum()
         op = self.take("op")
         if op not in _OPS:
             raise SpecError(
                 f"{self.key}: {op!r} is not a comparison", hint="use ==, !=, <, <=, >, >="
             )
-        return ("cmp", name, op, self.take("val"))
+        return ("cmp", lhs, op, self.parse_sum())
+
+    def parse_sum(self) -> tuple:
+        node = self.parse_product()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            op = self.take("op")
+            node = ("bin", op, node, self.parse_product())
+        return node
+
+    def parse_product(self) -> tuple:
+        node = self.parse_atom()
+        while self.peek() in (("op", "*"), ("op", "/")):
+            op = self.take("op")
+            node = ("bin", op, node, self.parse_atom())
+        return node
+
+    def parse_atom(self) -> tuple:
+        if self.accept("op", "-"):
+            inner = self.parse_atom()
+            if inner[0] == "val" and isinstance(inner[1], (int, float)):
+                return ("val", -inner[1])
+            return ("bin", "-", ("val", 0), inner)
+        if self.accept("op", "("):
+            node = self.parse_sum()
+            self.take("op", ")")
+            return node
+        tok = self.peek()
+        if tok is not None and tok[0] == "name":
+            self.i += 1
+            return ("col", tok[1])
+        return ("val", self.take("val"))
 
 
 def parse_filter(text: str, *, key: str = "where") -> Filter:

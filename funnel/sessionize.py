@@ -44,8 +44,19 @@ class SessionizeOptions:
 
 
 def content_hash(columns: list[str]) -> pl.Expr:
-    """The documented, arbitrary-but-fixed tie-breaker: a hash of a row's content."""
-    return pl.struct(columns).hash(seed=11)
+    """The documented, arbitrary-but-fixed tie-breaker: a 58-bit hash of a row's content.
+
+    58 bits leave room for the tie rank in the same 64-bit sort key (see ``order_events``).
+    """
+    return pl.struct(columns).hash(seed=11) // 64
+
+
+def _tie_key(rank: pl.Expr | None, content: list[str]) -> pl.Expr:
+    """Rank (clipped to 0..63) in the top 6 bits, the content hash below: one sort key."""
+    if rank is None:
+        return content_hash(content)
+    top = rank.cast(pl.Int64).clip(0, 63).cast(pl.UInt64) * (1 << 58)
+    return top | content_hash(content)
 
 
 def order_events(
@@ -74,8 +85,7 @@ def order_events(
     content = [c for c in names if c not in _INTERNAL]
     frame = frame.with_columns(
         pl.col("user_id").hash(seed=7).alias("_uh"),
-        (rank if rank is not None else pl.lit(0)).cast(pl.Int32).alias("_rank"),
-        content_hash(content).alias("_rh"),
+        _tie_key(rank, content).alias("_k"),
     )
     if keep is not None:
         carried = ["user_id", "timestamp", "event", *keep]
@@ -84,17 +94,17 @@ def order_events(
         if use_column and "session_id" in names:
             carried.append("session_id")
         carried = list(dict.fromkeys(c for c in carried if c in names))
-        frame = frame.select(*carried, "_uh", "_rank", "_rh")
+        frame = frame.select(*carried, "_uh", "_k")
     keys = ["_uh"]
     if exact_users:
         keys.append("user_id")
     if use_column and "session_id" in names:
         keys.append("session_id")
-    keys += ["timestamp", "_rank", "_rh"]
+    keys += ["timestamp", "_k"]
     if several_files:
         keys.append("_file")
     frame = frame.sort(keys)  # nulls_last=True doubled the cost of this sort (polars 2.1)
-    same = [pl.col(c) == pl.col(c).shift(1) for c in ("_uh", "user_id", "timestamp", "_rh")]
+    same = [pl.col(c) == pl.col(c).shift(1) for c in ("_uh", "user_id", "timestamp", "_k")]
     dup = pl.all_horizontal(same).fill_null(False)
     collision = (
         (pl.col("_uh") == pl.col("_uh").shift(1))

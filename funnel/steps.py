@@ -237,7 +237,7 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
     ms = match_exprs(spec)
     if spec.unit == "users" and spec.window_s is not None and spec.sessions.use_column:
         # rows were sorted by provided session first; a path across sessions needs time order
-        frame = frame.sort("_uh", "user_id", "timestamp", "_rank", "_rh")
+        frame = frame.sort("_uh", "user_id", "timestamp", "_k")
     frame = frame.with_columns(group_key(spec).alias("_g"))
     if spec.mode == "strict":
         out = _strict(_with_groups(frame), spec, ms)

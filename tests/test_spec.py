@@ -109,6 +109,12 @@ DF = pl.DataFrame(
         ("country not in ('DE')", [False, True, False, False]),
         ("price is not null and ecommerce.tax <= 2.0", [True, True, False, False]),
         ("`my col` != 'a'", [False, True, True, True]),
+        # arithmetic: 5+1 > 0.2*5; 20+2 > 4; null; null
+        ("price + ecommerce.tax > 0.2 * price", [True, True, False, False]),
+        ("(price + ecommerce.tax) / price >= 1.1", [True, True, False, False]),
+        ("ecommerce.tax / (price - 5) > 0", [False, True, False, False]),  # 1/0: false
+        ("-price < -10", [False, True, False, True]),
+        ("((price > 10) or country == 'DE') and price - 1 < 30", [True, True, False, False]),
         ("PRICE > 1", None),
     ],
 )
@@ -133,6 +139,9 @@ def test_filter_semantics_match_python_evaluation(text, expected):
         "(price > 1",
         "price > 1 price",
         "price in 3",
+        "price + > 3",
+        "(price + 1 > 3",
+        "price * 2",
         "",
     ],
 )
