@@ -1,5 +1,9 @@
 """Generate benchmark dumps: N events of shop sessions, rows shuffled (not sorted by user).
 
+Besides the canonical columns, ``value`` and ``device``, sparse event parameters carry the
+evidence the built-in causes look for (shipping and tax, page load time, payment status,
+HTTP status, guest checkout), so attribution does real work.
+
 python benchmarks/generate.py 10_000_000   # writes benchmarks/data/events_10M.parquet
 """
 
@@ -38,14 +42,32 @@ def generate(n: int, seed: int = 0) -> pl.DataFrame:
         np.array(FUNNEL)[np.clip(step, 0, 4)],
         np.array(OTHER)[rng.integers(0, len(OTHER), total)],
     )
+    value = np.round(rng.lognormal(4, 0.6, total), 2)
     df = pl.DataFrame(
         {
             "user_id": pl.Series(users[session_of]).cast(pl.String).str.pad_start(9, "0"),
             "timestamp": pl.Series(ts).cast(pl.Datetime("us", "UTC")),
             "event": event,
-            "value": np.round(rng.lognormal(4, 0.6, total), 2),
+            "value": value,
             "device": np.array(["mobile", "desktop", "tablet"])[rng.integers(0, 3, total)],
         }
+    )
+    # evidence for the built-in causes, as sparse event parameters (GA4-style, mostly null)
+    r = rng.random(total)
+    ev = pl.col("event")
+    df = df.with_columns(
+        pl.when(ev == "add_shipping_info").then(pl.lit(value * r * 0.2)).alias("shipping"),
+        pl.when(ev == "add_shipping_info").then(pl.lit(value * 0.05)).alias("tax"),
+        pl.when(ev == "page_view")
+        .then(pl.lit((rng.lognormal(7.3, 0.5, total)).astype(np.int64)))
+        .alias("page_load_ms"),
+        pl.when(ev == "payment_attempt")
+        .then(pl.when(pl.lit(r) < 0.3).then(pl.lit("declined")).otherwise(pl.lit("success")))
+        .alias("payment_status"),
+        pl.when(ev == "exception")
+        .then(pl.when(pl.lit(r) < 0.5).then(pl.lit(500)).otherwise(pl.lit(404)))
+        .alias("http_status"),
+        pl.when(ev == "login_wall").then(pl.lit(r) < 0.7).not_().alias("guest_checkout"),
     )
     return df.sample(fraction=1.0, shuffle=True, seed=seed)
 

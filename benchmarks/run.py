@@ -20,6 +20,11 @@ import funnel
 r = funnel.analyze(PATH)
 out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
 """,
+    "funnel.analyze (no causes)": """
+import funnel
+r = funnel.analyze(PATH, options=funnel.AnalyzeOptions(causes=False))
+out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
+""",
     "polars read+sort": """
 import polars as pl
 lf = pl.scan_parquet(PATH).select("user_id", "timestamp", "event")
@@ -74,7 +79,7 @@ def main() -> None:
         )
     if "funnel.analyze" in results:
         f = results["funnel.analyze"]
-        for other in ("duckdb SQL", "polars read+sort"):
+        for other in ("duckdb SQL", "polars read+sort", "funnel.analyze (no causes)"):
             if other in results:
                 o = results[other]
                 print(f"funnel / {other}: time {f[0] / o[0]:.2f}x, peak RSS {f[1] / o[1]:.2f}x")

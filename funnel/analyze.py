@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from funnel.cause_tables import build_causes
 from funnel.errors import SchemaError, closest
 from funnel.load import LoadedEvents, LoadOptions, scan_events
 from funnel.presets import PRESETS
-from funnel.result import FunnelResult
+from funnel.result import CauseTables, FunnelResult
 from funnel.sessionize import SessionizeOptions, order_events, sessionize
 from funnel.spec import FunnelSpec, builtin_spec
 from funnel.steps import match_paths, step_rank
@@ -33,12 +34,14 @@ class AnalyzeOptions:
     """Options of :func:`analyze` beyond the spec.
 
     ``by``: columns to break the funnel down by; ``trend_every``: ``1d`` or ``1w``;
-    ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``).
+    ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``);
+    ``causes``: attribute abandonment to causes (docs/causes.md).
     """
 
     load: LoadOptions = field(default_factory=LoadOptions)
     validate: ValidateOptions = field(default_factory=ValidateOptions)
     by: tuple[str, ...] = ()
+    causes: bool = True
     trend_every: str = "1d"
     rejects_path: str | None = None
 
@@ -192,7 +195,12 @@ def analyze(
         max_length_s=spec.sessions.max_length_s,
         use_column=spec.sessions.use_column,
     )
-    keep = sorted(spec.property_columns() | set(options.by))
+    keep = set(spec.property_columns()) | set(options.by)
+    if options.causes:
+        user_causes = [x for x in spec.causes if not x.builtin]
+        _check_columns(names, {c: f"cause {x.name}" for x in user_causes for c in x.columns()})
+        keep |= spec.cause_columns() & set(names)
+    keep = sorted(keep)
     totals, rejects = pl.collect_all(_ledger_frames(prepared))
     for exact in (False, True):
         # the one sort; materialised once because the ledger and the paths both read it
@@ -216,9 +224,14 @@ def analyze(
         new_user.sum().alias("users"),
     )
     dup, units, counted = pl.collect_all([dup, units_lf, counts], engine="in-memory")
-    del ordered
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
+    causes = None
+    if options.causes:
+        units, tables, cause_notes = build_causes(sess, units, spec, set(names))
+        causes = CauseTables(**tables, notes=tuple(cause_notes))
+    del ordered, sess
+    units = units.drop(pl.selectors.starts_with("_"))
     ledger = Ledger.build(totals, rejects, dup, prepared.notes())
     steps = step_table(units, spec)
     n_units, n_conv = units.height, int(units["converted"].sum())
@@ -239,5 +252,6 @@ def analyze(
         units=units,
         trend=trend_table(units, spec, options.trend_every),
         breakdown=breakdown_table(units, spec, list(options.by)) if options.by else None,
+        causes=causes,
         summary=summary,
     )

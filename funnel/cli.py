@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ from funnel.errors import FunnelError, SchemaError
 from funnel.load import LoadOptions
 from funnel.presets import PRESETS
 from funnel.spec import FunnelSpec
-from funnel.text import format_result
+from funnel.text import format_causes, format_result
 from funnel.validate import ValidateOptions
 
 __all__ = ["main"]
@@ -113,8 +114,9 @@ def main() -> None:
 @click.option(
     "--sessions-out",
     type=click.Path(dir_okay=False),
-    help="Write the per-session (per-unit) table (.csv, .parquet or .json).",
+    help="Write the per-session (per-unit) table, with causes (.csv, .parquet or .json).",
 )
+@click.option("--no-causes", is_flag=True, help="Skip cause attribution.")
 @_input_options
 def analyze_cmd(
     events,
@@ -123,6 +125,7 @@ def analyze_cmd(
     trend,
     fmt,
     sessions_out,
+    no_causes,
     preset,
     maps,
     tz,
@@ -136,13 +139,66 @@ def analyze_cmd(
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        result = analyze(list(events), spec, options)
+        result = analyze(list(events), spec, replace(options, causes=not no_causes))
         if sessions_out:
             _write_frame(result.units, sessions_out)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(result.to_json() if fmt == "json" else format_result(result))
+
+
+@main.command("causes")
+@click.argument("events", nargs=-1, required=True)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(dir_okay=False),
+    help="Funnel spec (TOML) with [[causes]]. Default: built-in checkout funnel and causes.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--evidence-out",
+    type=click.Path(dir_okay=False),
+    help="Write the evidence per abandoned unit and cause (.csv, .parquet or .json).",
+)
+@click.option(
+    "--sessions-out",
+    type=click.Path(dir_okay=False),
+    help="Write the per-session table with primary cause and causes.",
+)
+@_input_options
+def causes_cmd(
+    events,
+    spec_path,
+    fmt,
+    evidence_out,
+    sessions_out,
+    preset,
+    maps,
+    tz,
+    unit,
+    min_time,
+    max_time,
+    rejects,
+    quiet,
+):
+    """Why shoppers left: the cause tables of EVENTS alone (see docs/causes.md)."""
+    try:
+        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+        options = _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+        result = analyze(list(events), spec, options)
+        causes = result.causes
+        if evidence_out:
+            _write_frame(causes.evidence, evidence_out)
+        if sessions_out:
+            _write_frame(result.units, sessions_out)
+    except FunnelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(causes.to_json() if fmt == "json" else format_causes(causes))
 
 
 @main.command("validate")

@@ -17,7 +17,7 @@ import polars as pl
 from funnel.spec import FunnelSpec
 from funnel.validate import Ledger
 
-__all__ = ["SCHEMA_VERSION", "FunnelResult"]
+__all__ = ["SCHEMA_VERSION", "CauseTables", "FunnelResult"]
 
 SCHEMA_VERSION = 1
 
@@ -55,6 +55,57 @@ def _html_table(df: pl.DataFrame, title: str, max_rows: int = 20) -> str:
 
 
 @dataclass(frozen=True)
+class CauseTables:
+    """Why shoppers left (docs/causes.md), as polars DataFrames.
+
+    Attributes
+    ----------
+    summary : abandoned units by primary cause: count, share with interval, value at risk
+    by_step : abandoned units by exit step and primary cause
+    evidence : per abandoned unit and cause, the evidence closest to the exit
+    exposure : per cause, abandonment exposed vs not: risk ratio, excess abandonments
+    drivers : events and property values over-represented in abandoned units
+    """
+
+    summary: pl.DataFrame
+    by_step: pl.DataFrame
+    evidence: pl.DataFrame
+    exposure: pl.DataFrame
+    drivers: pl.DataFrame
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self, *, include_evidence: bool = False) -> dict[str, Any]:
+        """Plain data; ``include_evidence`` adds the per-unit evidence rows."""
+        out = {
+            "summary": frame_records(self.summary),
+            "by_step": frame_records(self.by_step),
+            "exposure": frame_records(self.exposure),
+            "drivers": frame_records(self.drivers),
+            "notes": list(self.notes),
+        }
+        if include_evidence:
+            out["evidence"] = frame_records(self.evidence)
+        return out
+
+    def to_json(self, *, include_evidence: bool = False, indent: int | None = 2) -> str:
+        """Stable JSON of the cause tables (the ``causes`` key of docs/json.md)."""
+        return json.dumps(self.to_dict(include_evidence=include_evidence), indent=indent)
+
+    def __repr__(self) -> str:
+        total = int(self.summary["abandoned"].sum()) if self.summary.height else 0
+        top = self.summary.filter(pl.col("cause") != "unexplained").head(1)
+        lead = f", top cause {top['cause'][0]!r}" if top.height and top["abandoned"][0] else ""
+        return f"CauseTables({total} abandoned units, {self.summary.height} causes{lead})"
+
+    def _repr_html_(self) -> str:
+        parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
+        parts.append(_html_table(self.summary, "Abandonment by primary cause"))
+        parts.append(_html_table(self.exposure, "Exposure: excess abandonment"))
+        parts.append(_html_table(self.drivers, "Drop-off drivers", max_rows=10))
+        return "".join(parts) + "</div>"
+
+
+@dataclass(frozen=True)
 class FunnelResult:
     """Everything :func:`funnel.analyze` found.
 
@@ -67,6 +118,7 @@ class FunnelResult:
     units : one row per session (or user) that entered the funnel
     breakdown : the steps table per segment value, or None without ``by``
     trend : conversion per period of entry
+    causes : why abandoned units left (:class:`CauseTables`), or None when not attributed
     summary : headline numbers
     """
 
@@ -77,6 +129,7 @@ class FunnelResult:
     units: pl.DataFrame
     trend: pl.DataFrame
     breakdown: pl.DataFrame | None = None
+    causes: CauseTables | None = None
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_units: bool = False) -> dict[str, Any]:
@@ -90,6 +143,7 @@ class FunnelResult:
             "timing": frame_records(self.timing),
             "breakdown": frame_records(self.breakdown),
             "trend": frame_records(self.trend),
+            "causes": self.causes.to_dict() if self.causes is not None else None,
         }
         if include_units:
             out["units"] = frame_records(self.units)
@@ -129,5 +183,7 @@ class FunnelResult:
             )
         )
         parts.append(_html_table(self.timing, "Timing (seconds)"))
+        if self.causes is not None:
+            parts.append(_html_table(self.causes.summary, "Abandonment by primary cause"))
         parts.append(_html_table(self.ledger.counts, "Ledger"))
         return "".join(parts) + "</div>"

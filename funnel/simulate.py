@@ -11,7 +11,7 @@ cause               what the data shows
 surprise_costs      ``add_shipping_info`` reveals ``shipping`` + ``tax`` above 15% of ``value``
 forced_registration ``login_wall`` with ``guest_checkout = false``, exit on or right after it
 payment_failure     ``payment_attempt`` with ``payment_status`` declined/error, no success
-technical_error     an ``exception`` event (``http_status`` 500/503 or a JS error) before exit
+technical_error     an ``exception`` event with ``http_status`` 500/503 before exit
 slow_site           ``page_view`` with ``page_load_ms`` above 4000 on the last pages
 payment_options     ``view_payment_methods`` without the wanted method, exit at payment
 delivery            ``view_delivery_options`` with a slow or costly delivery, exit at shipping
@@ -20,9 +20,11 @@ unexplained         abandonment without evidence
 =================== ========================================================================
 
 Confounders are planted too: shoppers who meet a login wall and still buy, see high fees and
-still buy, or have a card declined and then succeed. Two experiment arms: arm ``B`` halves
-payment failures, a known lift in payment -> purchase conversion. A few exact duplicates and
-bad rows (null user, null event, null or future timestamp) exercise the ledger.
+still buy, have a card declined and then succeed, or hit a harmless client error early in
+checkout. After leaving for a cause, 30% look at one more page first, so the evidence is not
+always the last event. Two experiment arms: arm ``B`` cuts payment failures from 20% to 8%
+of attempts, a known lift in payment -> purchase conversion. A few exact duplicates and bad
+rows (null user, null event, null or future timestamp) exercise the ledger.
 
 The generator is ordinary Python over users: it writes data, it is not the engine.
 
@@ -88,6 +90,8 @@ def _checkout(v: _Visit, value: float) -> str | None:
         "payment_options": 0.08,
     }
     v.emit("begin_checkout", value=value)
+    if rng.random() < 0.04:  # a harmless client error: the shopper carries on
+        v.emit("exception", wait=3, error="js_error")
     if rng.random() < risk["coupon_failure"]:
         v.emit("coupon_rejected", coupon="SAVE" + str(rng.randint(5, 30)))
         if rng.random() < 0.55:
@@ -125,7 +129,7 @@ def _checkout(v: _Visit, value: float) -> str | None:
             return "payment_options"
     method = rng.choice(METHODS)
     v.emit("add_payment_info", payment_type=method, value=value)
-    fail_rate = 0.16 if user["arm"] == "A" else 0.08  # the planted experiment effect
+    fail_rate = 0.20 if user["arm"] == "A" else 0.08  # the planted experiment effect
     if rng.random() < fail_rate:
         v.emit(
             "payment_attempt",
@@ -160,6 +164,8 @@ def _visit(rng: random.Random, user: dict[str, Any], t: dt.datetime) -> tuple[li
             "cause": "left_at_cart",
         }
     cause = _checkout(v, value)
+    if cause not in (None, "unexplained") and rng.random() < 0.3:
+        v.page(rng.choice(["/cart", "/category"]))  # one last look around before leaving
     start = v.rows[0]["timestamp"]
     return v.rows, {"user_id": user["id"], "started": start, "cause": cause or "purchased"}
 

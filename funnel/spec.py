@@ -41,6 +41,7 @@ from typing import Any
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
 from funnel.expr import Filter, parse_filter
+from funnel.taxonomy import AttributionOptions, Cause, parse_attribution
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,6 +62,8 @@ _TOP_KEYS = {
     "steps",
     "exclude",
     "description",
+    "causes",
+    "attribution",
 }
 _STEP_KEYS = {"name", "event", "where"}
 _EXCLUDE_KEYS = {"event", "where", "between"}
@@ -144,6 +147,8 @@ class FunnelSpec:
     exclusions: tuple[Exclusion, ...] = ()
     sessions: SessionOptions = field(default_factory=SessionOptions)
     columns: Mapping[str, str] = field(default_factory=dict)
+    causes: tuple[Cause, ...] = ()
+    attribution: AttributionOptions = field(default_factory=AttributionOptions)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -156,6 +161,13 @@ class FunnelSpec:
         for part in (*self.steps, *self.exclusions):
             if part.where is not None:
                 cols |= part.where.columns()
+        return cols
+
+    def cause_columns(self) -> set[str]:
+        """Columns the causes read (optional for built-in causes) and attribution uses."""
+        cols = {self.attribution.value, *self.attribution.drivers}
+        for c in self.causes:
+            cols |= c.columns()
         return cols
 
     @classmethod
@@ -268,8 +280,11 @@ class FunnelSpec:
                 "mode: any_order funnels take no exclusions and no open entry",
                 hint='use mode = "ordered" for those',
             )
+        causes, attribution = parse_attribution(data, names, [s.events for s in steps])
         return cls(
             name=str(data.get("name", "funnel")),
+            causes=causes,
+            attribution=attribution,
             steps=tuple(steps),
             hold=tuple(hold),
             exclusions=tuple(exclusions),
@@ -298,6 +313,12 @@ class FunnelSpec:
                 "timeout_s": self.sessions.timeout_s,
                 "max_length_s": self.sessions.max_length_s,
                 "use_column": self.sessions.use_column,
+            },
+            "causes": [c.to_dict(self.step_names) for c in self.causes],
+            "attribution": {
+                "value": self.attribution.value,
+                "drivers": list(self.attribution.drivers),
+                "min_units": self.attribution.min_units,
             },
         }
 

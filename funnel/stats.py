@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
-from scipy.stats import norm
+from scipy.stats import chi2 as chi2_dist
+from scipy.stats import false_discovery_control, fisher_exact, norm
 
-__all__ = ["wilson_exprs", "wilson_interval"]
+__all__ = [
+    "benjamini_hochberg",
+    "risk_ratio",
+    "two_by_two_p",
+    "wilson_exprs",
+    "wilson_interval",
+]
 
 
 def _z(confidence: float) -> float:
@@ -60,3 +68,61 @@ def wilson_exprs(
         pl.when(valid).then((centre - half).clip(0.0, 1.0)).alias(f"{name}_lo"),
         pl.when(valid).then((centre + half).clip(0.0, 1.0)).alias(f"{name}_hi"),
     ]
+
+
+def risk_ratio(
+    a: int, n1: int, c: int, n0: int, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Risk ratio ``(a/n1) / (c/n0)`` with the Katz log interval.
+
+    With a zero cell, 0.5 is added to ``a`` and ``c`` and 1 to ``n1`` and ``n0`` (the usual
+    continuity correction), so the ratio and interval stay finite. NaN when a group is empty.
+
+    >>> rr, lo, hi = risk_ratio(30, 100, 15, 100)
+    >>> round(rr, 2), round(lo, 3), round(hi, 3)
+    (2.0, 1.149, 3.482)
+    """
+    if n1 <= 0 or n0 <= 0:
+        return (math.nan, math.nan, math.nan)
+    if a == 0 or c == 0 or a == n1 or c == n0:
+        a, c, n1, n0 = a + 0.5, c + 0.5, n1 + 1, n0 + 1
+    rr = (a / n1) / (c / n0)
+    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
+    z = _z(confidence)
+    return (rr, rr * math.exp(-z * se), rr * math.exp(z * se))
+
+
+def two_by_two_p(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of 2x2 tables ``[[a, b], [c, d]]``, vectorised.
+
+    Pearson's chi-square (1 df, no continuity correction) when every expected count is at
+    least 5, Fisher's exact test otherwise (the usual rule of thumb, Cochran 1954).
+
+    >>> a, b, c, d = np.array([1, 120]), np.array([9, 80]), np.array([6, 90]), np.array([2, 110])
+    >>> [round(float(x), 4) for x in two_by_two_p(a, b, c, d)]  # Fisher, then chi-square
+    [0.0128, 0.0027]
+    """
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
+    n = a + b + c + d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows, cols = (a + b, c + d), (a + c, b + d)
+        expected = np.minimum.reduce([rows[i] * cols[j] / n for i in (0, 1) for j in (0, 1)])
+        chi2 = n * (a * d - b * c) ** 2 / (rows[0] * rows[1] * cols[0] * cols[1])
+    p = chi2_dist.sf(chi2, 1)
+    small = ~(expected >= 5)
+    for i in np.flatnonzero(small):  # Fisher for the (few) sparse tables
+        table = [[int(a[i]), int(b[i])], [int(c[i]), int(d[i])]]
+        p[i] = fisher_exact(table).pvalue
+    return np.where(np.isnan(p), 1.0, p)
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values).
+
+    >>> [round(float(q), 3) for q in benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5]))]
+    [0.04, 0.053, 0.053, 0.5]
+    """
+    p = np.asarray(p, dtype=float)
+    if p.size == 0:
+        return p
+    return false_discovery_control(p, method="bh")

@@ -206,6 +206,8 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
         (pl.col("_se") + length - 1).alias("_furthest"),
         pl.col("_session_end").alias("_exit_end0"),
         *[pl.col("_session_end").shift(-i).alias(f"_exit_end{i}") for i in range(1, k)],
+        pl.col("_sid").alias("_exit_sid0"),
+        *[pl.col("_sid").shift(-i).alias(f"_exit_sid{i}") for i in range(1, k)],
         *[t.alias(f"_ts{i}") for i, t in enumerate(times)],
     )
     best = (
@@ -219,13 +221,16 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
         cases = [pl.when(pl.col("_se") + i == j).then(pl.col(f"_ts{i}")) for i in range(k)]
         reached = (pl.col("_se") <= j) & (pl.col("_furthest") >= j)
         at.append(pl.when(reached).then(pl.coalesce(cases)).alias(f"at_{s.name}"))
-    exit_end = pl.coalesce(
-        [
-            pl.when(pl.col("_furthest") - pl.col("_se") == i).then(pl.col(f"_exit_end{i}"))
-            for i in range(k)
-        ]
+
+    def at_exit(col: str) -> pl.Expr:
+        steps_on = pl.col("_furthest") - pl.col("_se")
+        return pl.coalesce(
+            [pl.when(steps_on == i).then(pl.col(f"{col}{i}")) for i in range(k)]
+        ).alias(col)
+
+    return best.with_columns(
+        *at, at_exit("_exit_end"), at_exit("_exit_sid"), pl.col("_se").alias("_entry")
     )
-    return best.with_columns(*at, exit_end.alias("_exit_end"), pl.col("_se").alias("_entry"))
 
 
 def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
@@ -252,17 +257,17 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
         furthest = pl.coalesce([pl.when(pl.col(f"_p{i}").is_not_null()).then(i) for i in last])
         frame = frame.with_columns(furthest.alias("_furthest"))
         entry_cols = [c for c in frame.collect_schema().names() if not c.startswith("_")]
+        exit_pos = pl.coalesce([pl.col(f"_p{i}") for i in last])
         frame = frame.with_columns(
             *_path_times(spec),
-            _gather("_session_end", pl.coalesce([pl.col(f"_p{i}") for i in last])).alias(
-                "_exit_end"
-            ),
+            _gather("_session_end", exit_pos).alias("_exit_end"),
+            _gather("_sid", exit_pos).alias("_exit_sid"),
             pl.col("_se").alias("_entry"),
             # properties of the entry event, not of the group's first relevant row
             *[_gather(c, pl.col("_pe")).alias(c) for c in [*entry_cols, "_sid", "_session_start"]],
         )
         out = frame.filter(pl.col("_gfirst"))
-    keep = ["_g", "_sid", "_entry", "_furthest", "_exit_end", "_session_start"]
+    keep = ["_g", "_sid", "_entry", "_furthest", "_exit_end", "_exit_sid", "_session_start"]
     names = out.collect_schema().names()
     props = [c for c in names if not c.startswith("_") and not c.startswith("at_")]
     at = [f"at_{s.name}" for s in spec.steps]

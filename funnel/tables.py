@@ -29,7 +29,9 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
 
     Columns: ``user_id``, ``session_id``, ``entry_step``, ``furthest_step``,
     ``steps_reached``, ``converted``, ``exit_step`` (furthest step when not converted),
-    ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s`` and ``keep``.
+    ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s`` and ``keep``;
+    then the internal ``_sid`` (entry session), ``_exit_sid`` (session where the path stopped)
+    and ``_furthest`` (step index), which :func:`funnel.analyze` drops after attribution.
     """
     names = spec.step_names
     k = len(names)
@@ -80,7 +82,13 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
         "time_at_exit_s",
     ]
     extra = [c for c in keep if c not in cols]
-    return out.select(*cols, *extra).sort("entered_at", "user_id", "session_id")
+    internal = [
+        "_sid",
+        "_exit_sid",
+        "_exit_end",
+        "_furthest",
+    ]  # for cause attribution; dropped after
+    return out.select(*cols, *extra, *internal).sort("entered_at", "user_id", "session_id")
 
 
 def step_table(

@@ -6,9 +6,9 @@ import math
 
 import polars as pl
 
-from funnel.result import FunnelResult
+from funnel.result import CauseTables, FunnelResult
 
-__all__ = ["format_result", "format_table"]
+__all__ = ["format_causes", "format_result", "format_table"]
 
 
 def _fmt(value: object, pct: bool = False) -> str:
@@ -98,4 +98,60 @@ def format_result(result: FunnelResult) -> str:
         pl.col("period").dt.date(), "units", "converted", _interval(result.trend, "conversion")
     )
     out += ["", "Trend by period of entry", format_table(trend)]
+    if result.causes is not None:
+        out += ["", format_causes(result.causes, drivers=5)]
+    return "\n".join(out)
+
+
+def _bracket(col: str, digits: int) -> pl.Expr:
+    """``value [lo–hi]`` from ``col``, ``col_lo``, ``col_hi``."""
+    parts = [pl.col(c).round(digits) for c in (col, f"{col}_lo", f"{col}_hi")]
+    return pl.format("{} [{}–{}]", *parts).alias(col)
+
+
+def format_causes(causes: CauseTables, drivers: int = 15) -> str:
+    """Cause tables as text: primary causes, exit steps, exposure, top drivers."""
+    summary = causes.summary.select(
+        "cause",
+        "abandoned",
+        _interval(causes.summary, "share"),
+        "with_evidence",
+        pl.col("value_at_risk").round(0),
+    )
+    out = ["Why abandoned units left (primary cause; share with Wilson 95% interval)"]
+    out += [format_table(summary), ""]
+    by_step = causes.by_step.select(
+        "exit_step", "cause", "abandoned", _interval(causes.by_step, "share_of_step")
+    )
+    out += ["By exit step", format_table(by_step), ""]
+    exp = causes.exposure.select(
+        "cause",
+        "exposed_from",
+        "exposed",
+        pl.format(
+            "{}% vs {}%",
+            (pl.col("abandon_rate_exposed") * 100).round(1),
+            (pl.col("abandon_rate_unexposed") * 100).round(1),
+        ).alias("abandon_exposed_vs_not"),
+        _bracket("risk_ratio", 2),
+        _bracket("excess_abandoned", 1),
+    )
+    out += ["Exposure (association, not proof): abandonment if exposed vs not", format_table(exp)]
+    top = causes.drivers.filter(pl.col("significant")).head(drivers)
+    if top.height:
+        table = top.select(
+            "feature",
+            "abandoned_with",
+            "converted_with",
+            pl.col("odds_ratio").round(2),
+            pl.when(pl.col("q_value") < 0.001)
+            .then(pl.lit("<0.001"))
+            .otherwise(pl.col("q_value").round(3).cast(pl.String))
+            .alias("q_value"),
+            pl.col("cause").fill_null("-"),
+        )
+        out += ["", "Drop-off drivers (q < 0.05, over-represented in abandoned units)"]
+        out.append(format_table(table))
+    for note in causes.notes:
+        out.append(f"note: {note}")
     return "\n".join(out)

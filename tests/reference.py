@@ -212,9 +212,14 @@ def _path_strict(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
     return best
 
 
-def units(rows: list[dict], spec: FunnelSpec) -> list[dict]:
-    """The per-unit table, as dicts, sorted like the engine's."""
+def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[dict]:
+    """The per-unit table, as dicts, sorted like the engine's.
+
+    ``internals`` adds ``_group`` (the unit's rows), ``_exit_session`` (rows of the session
+    where the path stopped) and ``_furthest`` (step index), for the causes reference.
+    """
     sess = sessions(rows, spec)
+    session_of = {id(r): s for s in sess for r in s}
     if spec.unit == "users" and spec.window_s is not None:
         groups: dict[str, list[dict]] = defaultdict(list)
         for s in sess:
@@ -265,6 +270,11 @@ def units(rows: list[dict], spec: FunnelSpec) -> list[dict]:
                 if converted
                 else (exit_row["_end"] - at[names[furthest]]).total_seconds(),
             }
+            | (
+                {"_group": g, "_exit_session": session_of[id(exit_row)], "_furthest": furthest}
+                if internals
+                else {}
+            )
         )
     if spec.unit == "users" and spec.window_s is None:
         best: dict[str, dict] = {}

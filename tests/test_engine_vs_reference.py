@@ -155,6 +155,14 @@ def _with_ties(rows: list[dict]) -> list[dict]:
     return [dict(r, _tie=t) for r, t in zip(rows, ties, strict=True)]
 
 
+def write_parts(df: pl.DataFrame, folder, cut: int):
+    """Split ``df`` into about ``cut`` Parquet files in ``folder``; return the folder."""
+    size = max(1, df.height // cut)
+    for i, start in enumerate(range(0, df.height, size)):
+        df.slice(start, size).write_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
 def _engine_units(result: funnel.FunnelResult) -> list[dict]:
     cols = [
         "user_id",
@@ -234,11 +242,7 @@ def test_order_and_partitioning_do_not_matter(tmp_path_factory, raw, dup_idx, sp
     rows = _make_rows(raw, dup_idx)
     base = funnel.analyze(_frame(rows), spec, _options())
     seed.shuffle(rows)
-    folder = tmp_path_factory.mktemp("parts")
-    df = _frame(rows)
-    size = max(1, df.height // cut)
-    for i, start in enumerate(range(0, df.height, size)):
-        df.slice(start, size).write_parquet(folder / f"part-{i}.parquet")
+    folder = write_parts(_frame(rows), tmp_path_factory.mktemp("parts"), cut)
     split = funnel.analyze(str(folder), spec, _options())
     assert split.units.equals(base.units)
     assert split.steps.equals(base.steps)

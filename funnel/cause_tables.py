@@ -1,0 +1,248 @@
+"""Cause tables: abandonment by primary cause and exit step, and the exposure analysis.
+
+**Exposure analysis** (association, not proof of cause; docs/causes.md). For each cause,
+among units that reached its ``exposed_from`` step: a unit is *exposed* when any event of
+its path (from entry to the end of the exit session) is evidence-shaped for the cause,
+wherever it happened and whether or not it was cancelled later (a decline followed by a
+success is still an exposure). The table compares the abandonment rate of exposed and
+unexposed units: risk ratio ``RR`` with a Katz interval, a 2x2 test, and the *excess
+abandonments* ``exposed_abandoned * (1 - 1/RR)``: abandonments beyond what the unexposed
+rate predicts, the number a fix could win back if the association were causal. Its
+interval comes from the interval of RR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from funnel.causes import attribute, cause_match, unit_values, with_missing
+from funnel.drivers import drivers_table, feature_frame
+from funnel.spec import FunnelSpec
+from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
+from funnel.taxonomy import UNEXPLAINED
+
+__all__ = [
+    "build_causes",
+    "cause_step_table",
+    "cause_table",
+    "exposure_flags",
+    "exposure_table",
+]
+
+
+def _abandoned(units: pl.DataFrame) -> pl.LazyFrame:
+    return units.lazy().filter(~pl.col("converted"))
+
+
+def cause_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Abandoned units by primary cause: count, share (Wilson 95%), value at risk.
+
+    ``with_evidence`` counts abandoned units where the cause was found at all (primary or
+    not); ``value_at_risk`` sums ``cart_value`` of the units it is primary for.
+    """
+    ab = _abandoned(units)
+    total = ab.select(pl.len()).collect().item()
+    names = [c.name for c in spec.causes] + [UNEXPLAINED]
+    labels = {c.name: c.label for c in spec.causes} | {UNEXPLAINED: "No evidence found"}
+    base = pl.LazyFrame({"cause": names, "label": [labels[n] for n in names]})
+    primary = ab.group_by(pl.col("primary_cause").alias("cause")).agg(
+        pl.len().alias("abandoned"),
+        pl.col("cart_value").sum().alias("value_at_risk"),
+        pl.col("cart_value").mean().alias("mean_cart_value"),
+    )
+    seen = (
+        ab.select(pl.col("causes").str.split(",").alias("cause"))
+        .explode("cause")
+        .filter(pl.col("cause") != "")
+        .group_by("cause")
+        .agg(pl.len().alias("with_evidence"))
+    )
+    out = (
+        base.join(primary, on="cause", how="left")
+        .join(seen, on="cause", how="left")
+        .with_columns(
+            pl.col("abandoned").fill_null(0),
+            pl.col("with_evidence").fill_null(0),
+            pl.col("value_at_risk").fill_null(0.0),
+        )
+        .with_columns(*wilson_exprs(pl.col("abandoned"), pl.lit(total), "share"))
+        .with_columns(
+            pl.when(pl.col("cause") == UNEXPLAINED)
+            .then(pl.col("abandoned"))
+            .otherwise(pl.col("with_evidence"))
+            .alias("with_evidence")
+        )
+    )
+    return out.sort(
+        pl.col("cause") == UNEXPLAINED,
+        pl.col("abandoned"),
+        "cause",
+        descending=[False, True, False],
+    ).collect()
+
+
+def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Abandoned units by exit step and primary cause, with the share within the exit step."""
+    order = {n: i for i, n in enumerate(spec.step_names)}
+    out = (
+        _abandoned(units)
+        .group_by("exit_step", pl.col("primary_cause").alias("cause"))
+        .agg(pl.len().alias("abandoned"), pl.col("cart_value").sum().alias("value_at_risk"))
+        .with_columns(pl.col("abandoned").sum().over("exit_step").alias("_step_total"))
+        .with_columns(*wilson_exprs(pl.col("abandoned"), pl.col("_step_total"), "share_of_step"))
+        .drop("_step_total")
+    )
+    return out.sort(
+        pl.col("exit_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
+        pl.col("abandoned"),
+        "cause",
+        descending=[False, True, False],
+    ).collect()
+
+
+def exposure_flags(rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.LazyFrame:
+    """Per unit (``_unit``), whether each cause's evidence appeared along its path.
+
+    Only evidence-shaped rows are joined to the units: rows of the unit's session (of the
+    user, for users over a duration window) between entry and the end of the exit session.
+    Never collects.
+    """
+    names = [c.name for c in spec.causes]
+    if not names:
+        return units.lazy().select("_unit")
+    matches = [cause_match(c).alias(n) for c, n in zip(spec.causes, names, strict=True)]
+    # per-session units look in their own session; users over a window across sessions
+    keys = (
+        ["user_id"] if spec.unit == "users" and spec.window_s is not None else ["user_id", "_sid"]
+    )
+    hits = (
+        rows.select(*keys, "timestamp", *matches)
+        .filter(pl.any_horizontal(names))
+        .join(
+            units.lazy().select("_unit", *keys, "entered_at", "_exit_end"),
+            on=keys,
+            how="inner",
+        )
+        .filter(pl.col("timestamp").is_between(pl.col("entered_at"), pl.col("_exit_end")))
+        .group_by("_unit")
+        .agg(pl.col(n).any() for n in names)
+    )
+    return (
+        units.lazy()
+        .select("_unit")
+        .join(hits, on="_unit", how="left")
+        .with_columns(pl.col(n).fill_null(False) for n in names)
+    )
+
+
+def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments."""
+    both = units.join(flags, on="_unit", how="left")
+    aggs = []
+    for i, c in enumerate(spec.causes):
+        reached = pl.col(f"at_{spec.step_names[c.exposed_from]}").is_not_null()
+        exposed, left = pl.col(c.name).fill_null(False), ~pl.col("converted")
+        aggs += [
+            (reached & exposed).sum().alias(f"n1_{i}"),
+            (reached & exposed & left).sum().alias(f"a_{i}"),
+            (reached & ~exposed).sum().alias(f"n0_{i}"),
+            (reached & ~exposed & left).sum().alias(f"c_{i}"),
+        ]
+    sums = both.select(aggs).row(0, named=True) if aggs else {}
+    rows = []
+    for i, c in enumerate(spec.causes):
+        n1, a, n0, cc = (int(sums[f"{k}_{i}"]) for k in ("n1", "a", "n0", "c"))
+        rr, lo, hi = risk_ratio(a, n1, cc, n0)
+
+        def excess(r: float, a: int = a) -> float | None:
+            return a * (1 - 1 / r) if r and np.isfinite(r) else None
+
+        rows.append(
+            {
+                "cause": c.name,
+                "exposed_from": spec.step_names[c.exposed_from],
+                "units": n1 + n0,
+                "exposed": n1,
+                "exposed_abandoned": a,
+                "abandon_rate_exposed": a / n1 if n1 else None,
+                "unexposed": n0,
+                "unexposed_abandoned": cc,
+                "abandon_rate_unexposed": cc / n0 if n0 else None,
+                "risk_ratio": rr if np.isfinite(rr) else None,
+                "risk_ratio_lo": lo if np.isfinite(lo) else None,
+                "risk_ratio_hi": hi if np.isfinite(hi) else None,
+                "p_value": (
+                    float(two_by_two_p([a], [n1 - a], [cc], [n0 - cc])[0]) if n1 and n0 else None
+                ),
+                "excess_abandoned": excess(rr),
+                "excess_abandoned_lo": excess(lo),
+                "excess_abandoned_hi": excess(hi),
+            }
+        )
+    schema = {
+        "cause": pl.String,
+        "exposed_from": pl.String,
+        **{k: pl.Float64 for k in ("abandon_rate_exposed", "abandon_rate_unexposed")},
+        **{k: pl.Float64 for k in ("risk_ratio", "risk_ratio_lo", "risk_ratio_hi", "p_value")},
+        **{k: pl.Float64 for k in ("excess_abandoned", "excess_abandoned_lo")},
+        "excess_abandoned_hi": pl.Float64,
+    }
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, schema_overrides=schema).sort(
+        "excess_abandoned", descending=True, nulls_last=True
+    )
+
+
+def build_causes(
+    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, names: set[str]
+) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], list[str]]:
+    """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
+    tables by name; notes). ``names`` are the data's columns. Collects (documented)."""
+    notes = []
+    wanted = set().union(*(c.columns() for c in spec.causes)) if spec.causes else set()
+    missing = sorted(wanted - names)
+    if missing:
+        notes.append(
+            "causes: column(s) " + ", ".join(missing) + " not in the data; evidence that needs"
+            " them cannot be seen (built-in causes)"
+        )
+    value = spec.attribution.value
+    if value not in names:
+        notes.append(f"causes: no '{value}' column, so value at risk is not computed")
+    rows = with_missing(rows, wanted | {value})
+    drivers = [c for c in spec.attribution.drivers if c in names]
+    units = units.with_row_index("_unit")
+    frames = attribute(rows, units.lazy(), spec)
+    evidence, per_unit, values, flags = pl.collect_all(
+        [
+            frames.evidence,
+            frames.per_unit,
+            unit_values(rows, value),
+            exposure_flags(rows, units, spec),
+        ],
+        engine="in-memory",
+    )
+    units = units.join(per_unit, on="_exit_sid", how="left").join(
+        values.rename({"_sid": "_exit_sid"}), on="_exit_sid", how="left"
+    )
+    keys = units.select("_exit_sid", "user_id", "session_id", "exit_step")
+    evidence = (
+        evidence.join(keys, on="_exit_sid", how="left")
+        .select(
+            "user_id",
+            "session_id",
+            "exit_step",
+            pl.exclude("_exit_sid", "user_id", "session_id", "exit_step"),
+        )
+        .sort("session_id", "user_id", "events_before_exit", "cause")
+    )
+    tables = {
+        "summary": cause_table(units, spec),
+        "by_step": cause_step_table(units, spec),
+        "exposure": exposure_table(units, flags, spec),
+        "drivers": drivers_table(feature_frame(rows, spec, drivers), units, spec),
+        "evidence": evidence,
+    }
+    return units.drop("_unit"), tables, notes

@@ -1,0 +1,260 @@
+"""Abandonment causes as data: the ``[[causes]]`` and ``[attribution]`` tables of a spec.
+
+A cause is a *detector*: which events count as evidence (names and a condition on their
+properties), how close to the exit the evidence must be (number of events and time), which
+later event cancels it (a successful payment after a decline), and, optionally, at which
+steps the shopper must have left. Every spec starts from the built-in taxonomy in
+``funnel/specs/causes.toml``; a ``[[causes]]`` table with the same name replaces a built-in
+cause, a new name adds one, ``[attribution] drop = [...]`` removes, and
+``[attribution] builtin = false`` starts from nothing::
+
+    [attribution]
+    value = "value"                 # cart value column, for value at risk
+    drivers = ["payment_type", "device"]  # property columns tried by drivers discovery
+
+    [[causes]]
+    name = "surprise_costs"
+    event = ["add_shipping_info"]
+    where = "shipping + tax > 0.10 * value"   # retuned: 10% instead of 15%
+    within_events = 2
+
+>>> causes, opts = parse_attribution({"attribution": {"drop": ["delivery"]}}, ["a", "b"])
+>>> "delivery" in [c.name for c in causes], causes[0].name
+(False, 'surprise_costs')
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any
+
+from funnel.durations import parse_duration
+from funnel.errors import SpecError, did_you_mean
+from funnel.expr import Filter, parse_filter
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["AttributionOptions", "Cause", "parse_attribution"]
+
+UNEXPLAINED = "unexplained"
+_CAUSE_KEYS = {
+    "name",
+    "label",
+    "event",
+    "where",
+    "within_events",
+    "within",
+    "exit_at",
+    "unless_later",
+    "exposed_from",
+    "priority",
+    "show",
+}
+_ATTR_KEYS = {"builtin", "drop", "value", "drivers", "min_units"}
+_DRIVERS = ["payment_type", "shipping_tier", "device", "country", "page", "error", "coupon"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    """One detector. ``exit_at``/``exposed_from`` hold step indices (0-based)."""
+
+    name: str
+    label: str
+    events: tuple[str, ...]
+    where: Filter | None = None
+    within_events: int = 3
+    within_s: float = 1800.0
+    exit_at: tuple[int, ...] | None = None
+    unless_events: tuple[str, ...] = ()
+    unless_where: Filter | None = None
+    exposed_from: int = 0
+    priority: int = 100
+    show: tuple[str, ...] = ()
+    builtin: bool = False
+
+    def columns(self) -> set[str]:
+        """Property columns the detector reads or reports."""
+        cols = set(self.show)
+        for f in (self.where, self.unless_where):
+            if f is not None:
+                cols |= f.columns()
+        return cols
+
+    def to_dict(self, steps: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "label": self.label,
+            "event": list(self.events),
+            "where": self.where.text if self.where else None,
+            "within_events": self.within_events,
+            "within_s": self.within_s,
+            "exit_at": [steps[i] for i in self.exit_at] if self.exit_at is not None else None,
+            "exposed_from": steps[self.exposed_from],
+            "priority": self.priority,
+            "show": list(self.show),
+        }
+        if self.unless_events:
+            out["unless_later"] = {
+                "event": list(self.unless_events),
+                "where": self.unless_where.text if self.unless_where else None,
+            }
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttributionOptions:
+    """``value``: cart value column; ``drivers``: columns for drivers discovery;
+    ``min_units``: features seen in fewer units are not tested."""
+
+    value: str = "value"
+    drivers: tuple[str, ...] = tuple(_DRIVERS)
+    min_units: int = 20
+
+
+def _events(value: Any, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise SpecError(f"{key}: expected an event name or a list of names", hint='"purchase"')
+    return tuple(items)
+
+
+def _step_index(value: Any, steps: list[str], step_events: list[tuple[str, ...]], key: str):
+    """A step given by name or by one of its events; None when a built-in cannot place it."""
+    if isinstance(value, str):
+        if value in steps:
+            return steps.index(value)
+        for i, evs in enumerate(step_events):
+            if value in evs:
+                return i
+    return None
+
+
+def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool) -> Cause | None:
+    for key in raw:
+        if key not in _CAUSE_KEYS:
+            raise SpecError(f"{where}{key}: unknown key", hint=did_you_mean(key, _CAUSE_KEYS))
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or name == UNEXPLAINED:
+        raise SpecError(f"{where}name: expected a name", hint='name = "surprise_costs"')
+    if "event" not in raw:
+        raise SpecError(f"{where}event: missing", hint="the evidence event(s), e.g. 'exception'")
+    n_events = raw.get("within_events", 3)
+    if not isinstance(n_events, int) or isinstance(n_events, bool) or n_events < 1:
+        raise SpecError(f"{where}within_events: expected a whole number >= 1", hint="e.g. 3")
+    priority = raw.get("priority", 100)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise SpecError(f"{where}priority: expected a whole number", hint="lower wins ties")
+
+    def place(value: Any, key: str) -> int | None:
+        idx = _step_index(value, steps, step_events, key)
+        if idx is None and not builtin:
+            raise SpecError(
+                f"{where}{key}: {value!r} is not a step or a step's event",
+                hint=did_you_mean(str(value), steps),
+            )
+        return idx
+
+    exit_at = None
+    if "exit_at" in raw:
+        values = raw["exit_at"] if isinstance(raw["exit_at"], list) else [raw["exit_at"]]
+        placed = [place(v, "exit_at") for v in values]
+        exit_at = tuple(sorted({i for i in placed if i is not None}))
+        if builtin and not exit_at:
+            return None  # none of its exit steps exist in this funnel
+    exposed = place(raw["exposed_from"], "exposed_from") if "exposed_from" in raw else 0
+    unless = raw.get("unless_later", {})
+    if not isinstance(unless, Mapping):
+        raise SpecError(f"{where}unless_later: expected a table", hint='{ event = "purchase" }')
+    for key in unless:
+        if key not in ("event", "where"):
+            raise SpecError(f"{where}unless_later.{key}: unknown key", hint="event, where")
+    show = raw.get("show", [])
+    if not isinstance(show, list) or not all(isinstance(s, str) for s in show):
+        raise SpecError(f"{where}show: expected a list of column names", hint='["shipping"]')
+    flt = parse_filter(raw["where"], key=f"{where}where") if "where" in raw else None
+    return Cause(
+        name=name.strip(),
+        label=str(raw.get("label", name)),
+        events=_events(raw["event"], f"{where}event"),
+        where=flt,
+        within_events=n_events,
+        within_s=parse_duration(raw.get("within", "30m"), key=f"{where}within"),
+        exit_at=exit_at,
+        unless_events=(
+            _events(unless["event"], f"{where}unless_later.event") if "event" in unless else ()
+        ),
+        unless_where=(
+            parse_filter(unless["where"], key=f"{where}unless_later.where")
+            if "where" in unless
+            else None
+        ),
+        exposed_from=exposed if exposed is not None else 0,
+        priority=priority,
+        show=tuple(show) if show else tuple(sorted(flt.columns())) if flt else (),
+        builtin=builtin,
+    )
+
+
+def _builtin_tables() -> list[dict[str, Any]]:
+    text = resources.files("funnel").joinpath("specs/causes.toml").read_text("utf-8")
+    return tomllib.loads(text)["causes"]
+
+
+def parse_attribution(
+    data: Mapping[str, Any], steps: list[str], step_events: list[tuple[str, ...]] | None = None
+) -> tuple[tuple[Cause, ...], AttributionOptions]:
+    """The causes and options of a spec (built-ins merged with its ``[[causes]]``)."""
+    step_events = step_events or [(s,) for s in steps]
+    attr = data.get("attribution", {})
+    if not isinstance(attr, Mapping):
+        raise SpecError("attribution: expected a table", hint="[attribution] value = 'value'")
+    for key in attr:
+        if key not in _ATTR_KEYS:
+            raise SpecError(f"attribution.{key}: unknown key", hint=did_you_mean(key, _ATTR_KEYS))
+    tables: dict[str, tuple[Mapping[str, Any], str, bool]] = {}
+    if attr.get("builtin", True):
+        for i, raw in enumerate(_builtin_tables()):
+            tables[raw["name"]] = (raw, f"builtin causes[{i}].", True)
+    raw_causes = data.get("causes", [])
+    if not isinstance(raw_causes, list):
+        raise SpecError("causes: expected [[causes]] tables", hint="use [[causes]]")
+    for i, raw in enumerate(raw_causes):
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"causes[{i}]: expected a table", hint="use [[causes]]")
+        key = raw.get("name")
+        tables[key if isinstance(key, str) else f"#{i}"] = (raw, f"causes[{i}].", False)
+    drop = attr.get("drop", [])
+    if not isinstance(drop, list):
+        raise SpecError("attribution.drop: expected a list of cause names", hint='["delivery"]')
+    for name in drop:
+        if name not in tables:
+            raise SpecError(
+                f"attribution.drop: no cause named {name!r}", hint=did_you_mean(str(name), tables)
+            )
+        del tables[name]
+    causes = []
+    for order, (raw, where, builtin) in enumerate(tables.values()):
+        cause = _cause(raw, where, steps, step_events, builtin)
+        if cause is not None:
+            causes.append(cause if "priority" in raw else replace(cause, priority=1000 + order))
+    names = [c.name for c in causes]
+    if len(set(names)) != len(names):
+        raise SpecError("causes: a cause name is used twice", hint="give each cause a unique name")
+    drivers = attr.get("drivers", _DRIVERS)
+    if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
+        raise SpecError("attribution.drivers: expected a list of columns", hint='["device"]')
+    min_units = attr.get("min_units", 20)
+    if not isinstance(min_units, int) or min_units < 1:
+        raise SpecError("attribution.min_units: expected a whole number >= 1", hint="e.g. 20")
+    value = attr.get("value", "value")
+    if not isinstance(value, str):
+        raise SpecError("attribution.value: expected a column name", hint='value = "value"')
+    return tuple(causes), AttributionOptions(
+        value=value, drivers=tuple(drivers), min_units=min_units
+    )

@@ -1,0 +1,311 @@
+"""Cause attribution: against the simulator's truth, the naive reference, and invariance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import funnel
+from funnel.errors import SchemaError, SpecError
+from funnel.simulate import simulate
+from tests import reference as ref
+from tests import reference_causes as refc
+from tests.test_engine_vs_reference import (
+    FLOOR,
+    NOW,
+    _frame,
+    _make_rows,
+    _options,
+    _with_ties,
+    row_strategy,
+    specs,
+    write_parts,
+)
+
+SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_events")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    _, truth = simulate()
+    result = funnel.analyze(SAMPLE)
+    label = pl.col("started").dt.strftime("%Y%m%dT%H%M%S%.6fZ")
+    truth = truth.with_columns(
+        pl.concat_str("user_id", pl.lit("/"), label).alias("session_id"),
+        # no evidence is planted for these: the honest answer is "unexplained"
+        pl.col("cause").replace({"left_at_cart": "unexplained"}),
+    )
+    return result, truth
+
+
+def test_every_planted_cause_is_found_with_precision_and_recall_of_090(sample):
+    result, truth = sample
+    joined = truth.join(result.units, on="session_id", how="inner")
+    assert joined.height == truth.height == result.units.height
+    left = joined.filter(~pl.col("converted"))
+    assert left.filter(pl.col("cause") == "purchased").is_empty()
+    causes = sorted(set(left["cause"]))
+    assert len(causes) == 9  # eight planted causes and the unexplained
+    for cause in causes:
+        true_pos = left.filter((pl.col("cause") == cause) & (pl.col("primary_cause") == cause))
+        found = left.filter(pl.col("primary_cause") == cause).height
+        planted = left.filter(pl.col("cause") == cause).height
+        assert planted >= 40, cause
+        assert true_pos.height / found >= 0.9, (cause, "precision")
+        assert true_pos.height / planted >= 0.9, (cause, "recall")
+    # converted sessions carry no cause
+    assert (
+        result.units.filter(pl.col("converted"))["primary_cause"].null_count()
+        == (result.summary["units_converted"])
+    )
+
+
+def test_confounders_are_exposed_but_not_blamed(sample):
+    result, truth = sample
+    # shoppers who met the login wall and bought anyway: exposed, converted, no cause
+    exp = result.causes.exposure.filter(cause="forced_registration").row(0, named=True)
+    assert exp["exposed"] > exp["exposed_abandoned"] > 0
+    bought = truth.filter(pl.col("cause") == "purchased").height
+    assert result.units.filter(pl.col("converted")).height == bought
+
+
+def test_excess_abandonment_of_surprise_costs_covers_the_planted_effect(sample):
+    """The planted effect, from the simulator's parameters (independent of the engine).
+
+    At the shipping step, shoppers shown fees above 15% of the cart leave with probability
+    0.45; the rest go on and, like everyone else, may abandon later with probability b.
+    The abandonments the fees cause beyond that base rate: exposed * 0.45 * (1 - b).
+    """
+    result, _ = sample
+    events = pl.read_parquet(f"{SAMPLE}/events.parquet")
+    exposed_sessions = (
+        events.filter(
+            (pl.col("event") == "add_shipping_info")
+            & (pl.col("shipping") + pl.col("tax") > 0.15 * pl.col("value"))
+        )
+        .unique(["user_id", "timestamp"])
+        .height
+    )
+    arms = events.filter(pl.col("event") == "add_shipping_info")["experiment_arm"]
+    share_a = (arms == "A").mean()
+    fail = share_a * 0.20 + (1 - share_a) * 0.08
+    # after shipping: delivery 0.10*0.6, error 0.06*0.7, payment options 0.08*0.7,
+    # payment failure fail*0.6, no-evidence exit 0.04
+    stay = (1 - 0.06) * (1 - 0.042) * (1 - 0.056) * (1 - fail * 0.6) * (1 - 0.04)
+    planted = exposed_sessions * 0.45 * stay
+    row = result.causes.exposure.filter(cause="surprise_costs").row(0, named=True)
+    assert row["exposed"] == exposed_sessions
+    assert row["excess_abandoned_lo"] <= planted <= row["excess_abandoned_hi"]
+    assert row["risk_ratio_lo"] > 1
+
+
+def test_cause_tables_add_up(sample):
+    result, _ = sample
+    c = result.causes
+    abandoned = result.summary["units_entered"] - result.summary["units_converted"]
+    assert int(c.summary["abandoned"].sum()) == abandoned
+    assert abs(c.summary["share"].sum() - 1) < 1e-9
+    assert int(c.by_step["abandoned"].sum()) == abandoned
+    units_left = result.units.filter(~pl.col("converted"))
+    assert c.summary["value_at_risk"].sum() == pytest.approx(units_left["cart_value"].sum())
+    # evidence rows: one per unit and cause found
+    n_found = units_left.select(pl.col("causes").str.split(",").list.len()).sum().item()
+    no_cause = units_left.filter(pl.col("causes") == "").height
+    assert c.evidence.height == n_found - no_cause
+
+
+# -- the reference, on random logs --------------------------------------------------------
+
+CAUSES = {
+    "attribution": {"builtin": False, "value": "value", "drivers": ["cart"], "min_units": 1},
+    "causes": [
+        {"name": "browsed", "event": "view", "where": "value >= 2", "within_events": 2},
+        {
+            "name": "cleared",
+            "event": ["clear", "view"],
+            "where": "cart is null or value * 2 == 0",
+            "within_events": 3,
+            "within": "15m",
+            "unless_later": {"event": "pay", "where": "cart == 'A'"},
+            "priority": 1,
+        },
+        {"name": "stuck", "event": "clear", "exit_at": ["s0"], "within_events": 1},
+    ],
+}
+
+
+@st.composite
+def cause_specs(draw: st.DrawFn) -> funnel.FunnelSpec:
+    spec = draw(specs())
+    return funnel.FunnelSpec.from_dict(dict(spec.source) | CAUSES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raw=st.lists(row_strategy, min_size=1, max_size=60),
+    dup_idx=st.lists(st.integers(0, 100), max_size=3),
+    spec=cause_specs(),
+    seed=st.randoms(),
+)
+def test_attribution_matches_reference(raw, dup_idx, spec, seed):
+    rows = _make_rows(raw, dup_idx)
+    seed.shuffle(rows)
+    result = funnel.analyze(_frame(rows), spec, _options())
+    units = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec, internals=True)
+    expected = refc.attribute(units, spec)
+    got = {
+        r["session_id"]: r for r in result.units.filter(~pl.col("converted")).iter_rows(named=True)
+    }
+    assert set(got) == set(expected)
+    for sid, exp in expected.items():
+        assert got[sid]["primary_cause"] == exp["primary_cause"]
+        assert got[sid]["causes"] == exp["causes"]
+        assert got[sid]["cart_value"] == exp["cart_value"]
+    ev = {
+        (r["session_id"], r["cause"]): (r["event"], r["events_before_exit"])
+        for r in result.causes.evidence.iter_rows(named=True)
+    }
+    assert ev == {(s, c): v for s, e in expected.items() for c, v in e["evidence"].items()}
+    exposure = {
+        r["cause"]: (r["exposed"], r["exposed_abandoned"], r["unexposed"], r["unexposed_abandoned"])
+        for r in result.causes.exposure.iter_rows(named=True)
+    }
+    assert exposure == refc.exposure(units, spec)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raw=st.lists(row_strategy, min_size=1, max_size=60),
+    spec=cause_specs(),
+    seed=st.randoms(),
+    cut=st.integers(1, 4),
+)
+def test_causes_do_not_depend_on_row_order_or_files(tmp_path_factory, raw, spec, seed, cut):
+    rows = _make_rows(raw, [])
+    base = funnel.analyze(_frame(rows), spec, _options())
+    seed.shuffle(rows)
+    folder = write_parts(_frame(rows), tmp_path_factory.mktemp("parts"), cut)
+    split = funnel.analyze(str(folder), spec, _options())
+    for name in ("summary", "by_step", "evidence", "exposure", "drivers"):
+        assert getattr(split.causes, name).equals(getattr(base.causes, name)), name
+    assert split.units.equals(base.units)
+
+
+# -- causes are data ----------------------------------------------------------------------
+
+
+def _site(**attribution) -> dict:
+    """A site whose event names share nothing with GA4."""
+    return {
+        "steps": [
+            {"name": "basket", "event": "BasketOpened"},
+            {"name": "pay", "event": "PaymentPageShown"},
+            {"name": "done", "event": "OrderPlaced"},
+        ],
+        "attribution": {"builtin": False, **attribution},
+        "causes": [
+            {
+                "name": "fees",
+                "event": "TotalsShown",
+                "where": "fee / basket_total > 0.1",
+                "within_events": 2,
+                "show": ["fee"],
+            },
+            {"name": "card", "event": "CardRejected", "exit_at": ["pay"], "within": "5m"},
+        ],
+    }
+
+
+def _site_events() -> pl.DataFrame:
+    def session(user, minute, names, fee=None):
+        return [
+            {
+                "user_id": user,
+                "timestamp": f"2024-05-01T10:{minute + i:02d}:00Z",
+                "event": n,
+                "fee": fee if n == "TotalsShown" else None,
+                "basket_total": 100.0 if n == "TotalsShown" else None,
+            }
+            for i, n in enumerate(names)
+        ]
+
+    rows = (
+        session("a", 0, ["BasketOpened", "TotalsShown"], fee=25.0)
+        + session("b", 0, ["BasketOpened", "TotalsShown", "PaymentPageShown", "CardRejected"], 2.0)
+        + session("c", 0, ["BasketOpened", "TotalsShown", "PaymentPageShown", "OrderPlaced"], 30.0)
+        + session("d", 0, ["BasketOpened", "Browse", "Browse", "Browse"])
+    )
+    return pl.DataFrame(rows)
+
+
+def test_a_site_with_its_own_event_names_is_configured_entirely_in_the_spec():
+    spec = funnel.FunnelSpec.from_dict(_site())
+    result = funnel.analyze(_site_events(), spec)
+    got = dict(result.units.select("user_id", "primary_cause").iter_rows())
+    assert got == {"a": "fees", "b": "card", "c": None, "d": "unexplained"}
+    fees = result.causes.evidence.filter(cause="fees").row(0, named=True)
+    assert fees["evidence"] == "fee=25.0" and fees["events_before_exit"] == 0
+
+
+def test_retune_rename_remove_and_add_builtin_causes():
+    base = funnel.builtin_spec()
+    data = dict(base.source)
+    data["attribution"] = {"drop": ["delivery", "coupon_failure"]}
+    data["causes"] = [
+        {"name": "surprise_costs", "event": "add_shipping_info", "where": "shipping > 1000"},
+        {"name": "out_of_stock", "event": "stock_error"},
+    ]
+    spec = funnel.FunnelSpec.from_dict(data)
+    names = [c.name for c in spec.causes]
+    assert "delivery" not in names and "coupon_failure" not in names
+    assert "out_of_stock" in names
+    costs = next(c for c in spec.causes if c.name == "surprise_costs")
+    assert costs.where.text == "shipping > 1000"
+    result = funnel.analyze(SAMPLE, spec)
+    summary = dict(result.causes.summary.select("cause", "abandoned").iter_rows())
+    assert summary["surprise_costs"] == 0  # nobody pays 1000 for shipping
+    assert "delivery" not in summary and summary["out_of_stock"] == 0
+
+
+@pytest.mark.parametrize(
+    ("causes", "needle"),
+    [
+        ({"causes": [{"name": "x", "event": "e", "withn": "5m"}]}, "did you mean 'within'"),
+        ({"causes": [{"name": "x", "event": "e", "exit_at": ["shiping"]}]}, "did you mean"),
+        ({"causes": [{"name": "x", "event": "e", "where": "a >"}]}, "causes[0].where"),
+        ({"causes": [{"name": "x"}]}, "causes[0].event: missing"),
+        ({"causes": [{"name": "x", "event": "e", "within_events": 0}]}, "within_events"),
+        ({"attribution": {"drop": ["delivry"]}}, "did you mean 'delivery'"),
+        ({"attribution": {"valu": "x"}}, "did you mean 'value'"),
+    ],
+)
+def test_cause_spec_errors_name_the_key(causes, needle):
+    data = {"steps": [{"name": "shipping", "event": "add_shipping_info"}]} | causes
+    with pytest.raises(SpecError) as err:
+        funnel.FunnelSpec.from_dict(data)
+    assert needle in str(err.value)
+
+
+def test_a_user_cause_on_a_missing_column_is_a_schema_error():
+    data = _site()
+    data["causes"][0]["where"] = "fees > 1"
+    with pytest.raises(SchemaError) as err:
+        funnel.analyze(_site_events(), funnel.FunnelSpec.from_dict(data))
+    assert "fees" in str(err.value) and "did you mean 'fee'" in str(err.value)
+
+
+def test_builtin_causes_on_data_without_their_columns_say_so():
+    df = pl.DataFrame(
+        {
+            "user_id": ["u", "u"],
+            "event": ["add_to_cart", "exception"],
+            "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:01:00Z"],
+        }
+    )
+    result = funnel.analyze(df)
+    assert result.units["primary_cause"].to_list() == ["unexplained"]
+    assert any("not in the data" in n for n in result.causes.notes)
