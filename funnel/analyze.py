@@ -13,11 +13,12 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from funnel.cause_tables import build_causes
+from funnel.causes import evidence_details, row_flags
 from funnel.errors import SchemaError, closest
 from funnel.load import LoadedEvents, LoadOptions, scan_events
 from funnel.presets import PRESETS
 from funnel.result import CauseTables, FunnelResult
-from funnel.sessionize import SessionizeOptions, order_events, sessionize
+from funnel.sessionize import SessionizeOptions, order_events, sessionize, sort_keys
 from funnel.spec import FunnelSpec, builtin_spec
 from funnel.steps import match_paths, step_rank
 from funnel.tables import breakdown_table, step_table, timing_table, trend_table, units_table
@@ -196,24 +197,33 @@ def analyze(
         use_column=spec.sessions.use_column,
     )
     keep = set(spec.property_columns()) | set(options.by)
+    flags: list[pl.Expr] = []
     if options.causes:
         user_causes = [x for x in spec.causes if not x.builtin]
         _check_columns(names, {c: f"cause {x.name}" for x in user_causes for c in x.columns()})
-        keep |= spec.cause_columns() & set(names)
+        # causes are matched before the sort (a bit mask); only the value and driver
+        # columns ride along, and evidence details are kept aside for evidence rows only
+        flags = row_flags(spec, set(names))
+        keep |= {spec.attribution.value, *spec.attribution.drivers} & set(names)
     keep = sorted(keep)
     totals, rejects = pl.collect_all(_ledger_frames(prepared))
+    keyed = sort_keys(valid, rank=step_rank(spec), extra=flags[:1])
+    side = [evidence_details(keyed, flags[1], spec)] if flags else []
+    details: list[pl.DataFrame] = []
     for exact in (False, True):
         # the one sort; materialised once because the ledger and the paths both read it
-        ordered = order_events(
-            valid,
-            rank=step_rank(spec),
+        plan = order_events(
+            keyed,
             use_column=sess_opts.use_column,
             exact_users=exact,
             several_files=len(prepared.files) > 1,
             keep=keep,
-        ).collect(engine="in-memory")
+        )
+        ordered, *got = pl.collect_all([plan, *side], engine="in-memory")
+        details = got or details  # kept aside once; the exact re-sort does not change them
         if exact or not ordered["_collision"].any():
             break
+        side = []
     dup = _duplicate_counts(ordered.lazy(), prepared.files)
     sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
     units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
@@ -228,7 +238,10 @@ def analyze(
         _write_rejects(prepared, options.rejects_path)
     causes = None
     if options.causes:
-        units, tables, cause_notes = build_causes(sess, units, spec, set(names))
+        n_sessions = int(counted["sessions"][0])
+        units, tables, cause_notes = build_causes(
+            sess, units, spec, set(names), n_sessions, details[0]
+        )
         causes = CauseTables(**tables, notes=tuple(cause_notes))
     del ordered, sess
     units = units.drop(pl.selectors.starts_with("_"))

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from funnel.causes import attribute, cause_match, unit_values, with_missing
-from funnel.drivers import drivers_table, feature_frame
+from funnel.causes import attribute, cause_bit, gather_by_sid, unit_lookup, unit_values
+from funnel.drivers import drivers_table, feature_counts
 from funnel.spec import FunnelSpec
 from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
 from funnel.taxonomy import UNEXPLAINED
@@ -101,32 +101,30 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     ).collect()
 
 
-def exposure_flags(rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.LazyFrame:
+def exposure_flags(
+    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, unit_of_sid: pl.Series
+) -> pl.LazyFrame:
     """Per unit (``_unit``), whether each cause's evidence appeared along its path.
 
-    Only evidence-shaped rows are joined to the units: rows of the unit's session (of the
-    user, for users over a duration window) between entry and the end of the exit session.
-    Never collects.
+    Evidence-shaped rows of the unit's sessions (entry to exit session), between entry and
+    the end of the exit session. Rows find their unit by a gather on ``_sid``. Never collects.
     """
     names = [c.name for c in spec.causes]
     if not names:
         return units.lazy().select("_unit")
-    matches = [cause_match(c).alias(n) for c, n in zip(spec.causes, names, strict=True)]
-    # per-session units look in their own session; users over a window across sessions
-    keys = (
-        ["user_id"] if spec.unit == "users" and spec.window_s is not None else ["user_id", "_sid"]
-    )
+    low = sum(1 << i for i in range(len(names)))
+    unit = pl.col("_unit")
     hits = (
-        rows.select(*keys, "timestamp", *matches)
-        .filter(pl.any_horizontal(names))
-        .join(
-            units.lazy().select("_unit", *keys, "entered_at", "_exit_end"),
-            on=keys,
-            how="inner",
+        rows.filter((pl.col("_cm") & low) != 0)
+        .select("timestamp", "_cm", gather_by_sid(unit_of_sid))
+        .filter(unit.is_not_null())
+        .filter(
+            pl.col("timestamp").is_between(
+                pl.lit(units["entered_at"]).gather(unit), pl.lit(units["_exit_end"]).gather(unit)
+            )
         )
-        .filter(pl.col("timestamp").is_between(pl.col("entered_at"), pl.col("_exit_end")))
         .group_by("_unit")
-        .agg(pl.col(n).any() for n in names)
+        .agg(cause_bit(i).any().alias(n) for i, n in enumerate(names))
     )
     return (
         units.lazy()
@@ -196,10 +194,17 @@ def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -
 
 
 def build_causes(
-    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, names: set[str]
+    rows: pl.LazyFrame,
+    units: pl.DataFrame,
+    spec: FunnelSpec,
+    names: set[str],
+    n_sessions: int,
+    details: pl.DataFrame,
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], list[str]]:
     """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
-    tables by name; notes). ``names`` are the data's columns. Collects (documented)."""
+    tables by name; notes). ``rows`` carry ``_cm`` (:func:`funnel.causes.row_flags`);
+    ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
+    from :func:`funnel.causes.evidence_details`. Collects (documented)."""
     notes = []
     wanted = set().union(*(c.columns() for c in spec.causes)) if spec.causes else set()
     missing = sorted(wanted - names)
@@ -208,19 +213,20 @@ def build_causes(
             "causes: column(s) " + ", ".join(missing) + " not in the data; evidence that needs"
             " them cannot be seen (built-in causes)"
         )
-    value = spec.attribution.value
-    if value not in names:
-        notes.append(f"causes: no '{value}' column, so value at risk is not computed")
-    rows = with_missing(rows, wanted | {value})
+    value = spec.attribution.value if spec.attribution.value in names else None
+    if value is None:
+        notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
     drivers = [c for c in spec.attribution.drivers if c in names]
-    units = units.with_row_index("_unit")
-    frames = attribute(rows, units.lazy(), spec)
-    evidence, per_unit, values, flags = pl.collect_all(
+    units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
+    unit_of_sid = unit_lookup(units, n_sessions)
+    frames = attribute(rows, units, spec, n_sessions)
+    evidence, per_unit, values, flags, counts = pl.collect_all(
         [
             frames.evidence,
             frames.per_unit,
             unit_values(rows, value),
-            exposure_flags(rows, units, spec),
+            exposure_flags(rows, units, spec, unit_of_sid),
+            feature_counts(rows, units, spec, drivers, unit_of_sid),
         ],
         engine="in-memory",
     )
@@ -230,11 +236,18 @@ def build_causes(
     keys = units.select("_exit_sid", "user_id", "session_id", "exit_step")
     evidence = (
         evidence.join(keys, on="_exit_sid", how="left")
+        .join(details, on=["_uh", "timestamp", "_k"], how="left")
         .select(
             "user_id",
             "session_id",
             "exit_step",
-            pl.exclude("_exit_sid", "user_id", "session_id", "exit_step"),
+            "cause",
+            "event",
+            "timestamp",
+            "events_before_exit",
+            "seconds_before_exit",
+            pl.col("_detail").alias("evidence"),
+            "n_evidence",
         )
         .sort("session_id", "user_id", "events_before_exit", "cause")
     )
@@ -242,7 +255,7 @@ def build_causes(
         "summary": cause_table(units, spec),
         "by_step": cause_step_table(units, spec),
         "exposure": exposure_table(units, flags, spec),
-        "drivers": drivers_table(feature_frame(rows, spec, drivers), units, spec),
+        "drivers": drivers_table(counts, units, spec),
         "evidence": evidence,
     }
     return units.drop("_unit"), tables, notes

@@ -1,22 +1,27 @@
 """Why shoppers leave: evidence of each cause in every abandoned unit, and a primary cause.
 
-Works on the sorted, sessionized rows (:func:`funnel.sessionize.sessionize`) and the
-per-unit table (:func:`funnel.tables.units_table`, with its internal ``_exit_sid``):
+**Before the sort** (:func:`row_flags`), every row gets ``_cm``, a bit mask of the causes it
+is evidence-shaped for (bit ``i``: cause ``i``'s events and ``where``; bit ``32 + i``: its
+``unless_later`` condition), and ``_detail``, the ``show`` properties of evidence rows as
+text, kept aside for evidence-shaped rows only (:func:`evidence_details`). So one small
+column, not every property a cause reads, rides through the sort.
 
-1. **Tail.** For every row, ``events_before_exit`` counts the rows after it in its session
-   (0 = the session's last event) and ``seconds_before_exit`` the time to that last event.
-   Only rows within the largest ``within_events`` of any cause are kept.
-2. **Evidence.** A row is evidence of a cause when it is one of the cause's events, meets its
-   ``where``, lies within its ``within_events`` and ``within`` of the exit, no later row of
-   the session matches its ``unless_later`` (e.g. a successful payment after a decline), and
-   the unit left at one of its ``exit_at`` steps (when given). Only abandoned units (entered,
-   not converted) are attributed; their exit session is the one where the path stopped.
+**After the sort**, on the sessionized rows and the per-unit table:
+
+1. **Tail.** ``events_before_exit`` counts the rows after a row in its session (0 = the
+   session's last event), ``seconds_before_exit`` the time to that last event.
+2. **Evidence.** A row is evidence of a cause when it is evidence-shaped, lies within the
+   cause's ``within_events`` and ``within`` of the exit, no later row of the session
+   cancels it, and the unit left at one of its ``exit_at`` steps (when given). Only the exit
+   sessions of abandoned units (entered, not converted) are attributed.
 3. **Primary cause.** Per unit, the cause whose evidence is closest to the exit (fewest
    events before it), ties broken by ``priority`` (lower wins) and then by name. Units
    without evidence are ``unexplained``. ``causes`` lists every cause found, closest first.
 
-Missing columns of built-in causes read as null (that evidence cannot be seen); the notes
-say so. Nothing here loops over rows: running values, filters and joins. Never collects.
+Units are found from rows by *gathering*: session numbers ``_sid`` are dense (1..S), so a
+small array indexed by ``_sid`` maps every row to its unit without a join. Missing columns
+of built-in causes read as null (that evidence cannot be seen). Nothing here loops over
+rows. Never collects.
 """
 
 from __future__ import annotations
@@ -28,34 +33,83 @@ import polars as pl
 from funnel.spec import FunnelSpec
 from funnel.taxonomy import UNEXPLAINED, Cause
 
-__all__ = ["CauseFrames", "attribute", "cause_match", "unit_values"]
+__all__ = [
+    "CauseFrames",
+    "attribute",
+    "cause_bit",
+    "evidence_details",
+    "gather_by_sid",
+    "row_flags",
+    "sid_lookup",
+    "unit_lookup",
+    "unit_values",
+]
+
+CANCEL_SHIFT = 32
 
 
-def cause_match(cause: Cause) -> pl.Expr:
-    """Is this row evidence-shaped for ``cause`` (its events and ``where``)?"""
+def _match(cause: Cause, missing: frozenset[str]) -> pl.Expr:
     expr = pl.col("event").is_in(list(cause.events))
-    return expr & cause.where.to_polars() if cause.where is not None else expr
+    return expr & cause.where.to_polars(missing) if cause.where is not None else expr
 
 
-def _cancel_match(cause: Cause) -> pl.Expr | None:
+def _cancel(cause: Cause, missing: frozenset[str]) -> pl.Expr | None:
     if not cause.unless_events and cause.unless_where is None:
         return None
     expr = pl.col("event").is_in(list(cause.unless_events)) if cause.unless_events else pl.lit(True)
-    return expr & cause.unless_where.to_polars() if cause.unless_where is not None else expr
+    return expr & cause.unless_where.to_polars(missing) if cause.unless_where else expr
 
 
-def _detail(cause: Cause) -> pl.Expr:
-    parts = [pl.format("{}={}", pl.lit(c), pl.col(c).cast(pl.String)) for c in cause.show] or [
-        pl.lit(None, pl.String)
-    ]
-    return pl.concat_str(parts, separator=", ", ignore_nulls=True)
+def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
+    """``_cm`` (cause bit mask) and ``_detail`` (evidence properties), computed per row."""
+    missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
+    bits = []
+    for i, c in enumerate(spec.causes):
+        bits.append(pl.when(_match(c, missing)).then(pl.lit(1 << i, pl.Int64)))
+        cancel = _cancel(c, missing)
+        if cancel is not None:
+            bits.append(pl.when(cancel).then(pl.lit(1 << (CANCEL_SHIFT + i), pl.Int64)))
+    mask = pl.sum_horizontal(bits) if bits else pl.lit(0, pl.Int64)
+    shown = sorted({col for c in spec.causes for col in c.show} - missing)
+    parts = []
+    for col in shown:
+        showing = [i for i, c in enumerate(spec.causes) if col in c.show]
+        wanted = pl.lit(sum(1 << i for i in showing), pl.Int64)
+        parts.append(
+            pl.when((pl.col("_cm") & wanted) != 0).then(
+                pl.format("{}={}", pl.lit(col), pl.col(col).cast(pl.String))
+            )
+        )
+    detail = pl.concat_str(parts, separator=", ", ignore_nulls=True) if parts else pl.lit(None)
+    return [mask.alias("_cm"), detail.cast(pl.String).alias("_detail")]
 
 
-def with_missing(frame: pl.LazyFrame, columns: set[str]) -> pl.LazyFrame:
-    """Add absent columns as nulls (built-in causes on data without those properties)."""
-    names = set(frame.collect_schema().names())
-    missing = sorted(columns - names)
-    return frame.with_columns(pl.lit(None).alias(c) for c in missing) if missing else frame
+def evidence_details(keyed: pl.LazyFrame, detail: pl.Expr, spec: FunnelSpec) -> pl.LazyFrame:
+    """``_detail`` of evidence-shaped rows only, keyed by the sort keys (``_uh``,
+    ``timestamp``, ``_k``; exact duplicates share them). Never collects."""
+    low = sum(1 << i for i in range(len(spec.causes)))
+    return (
+        keyed.filter((pl.col("_cm") & low) != 0)
+        .with_columns(detail)
+        .select("_uh", "timestamp", "_k", "_detail")
+        .unique(["_uh", "timestamp", "_k"])
+    )
+
+
+def cause_bit(i: int, cancel: bool = False) -> pl.Expr:
+    """Is bit ``i`` (or its cancel bit) set in ``_cm``?"""
+    return (pl.col("_cm") & (1 << (i + (CANCEL_SHIFT if cancel else 0)))) != 0
+
+
+def sid_lookup(n_sessions: int, sids: pl.Series, values: pl.Series) -> pl.Series:
+    """A dense array indexed by session number: ``values`` at ``sids``, null elsewhere."""
+    out = pl.Series(values.name, [None] * (n_sessions + 1), dtype=values.dtype)
+    return out.scatter(sids, values) if sids.len() else out
+
+
+def gather_by_sid(lookup: pl.Series) -> pl.Expr:
+    """Read ``lookup`` at each row's ``_sid`` (a gather, not a join)."""
+    return pl.lit(lookup).gather(pl.col("_sid")).alias(lookup.name)
 
 
 @dataclass(frozen=True)
@@ -67,23 +121,10 @@ class CauseFrames:
     per_unit: pl.LazyFrame
 
 
-def attribute(rows: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSpec) -> CauseFrames:
-    """Evidence and primary cause of every abandoned unit. Never collects.
-
-    ``rows`` are sessionized rows (with ``_sid``, ``_last``, ``_session_end``); ``units``
-    has ``_exit_sid``, ``_furthest`` and ``converted``. Returned ``per_unit`` rows are keyed
-    by ``_exit_sid``.
-    """
-    causes = spec.causes
-    abandoned = units.filter(~pl.col("converted")).select("_exit_sid", "_furthest")
-    if not causes:
-        empty = abandoned.select("_exit_sid").with_columns(
-            pl.lit(UNEXPLAINED).alias("primary_cause"), pl.lit("").alias("causes")
-        )
-        return CauseFrames(evidence=_empty_evidence(), per_unit=empty)
-    span = max(c.within_events for c in causes)
+def _tail(rows: pl.LazyFrame, span: int) -> pl.LazyFrame:
+    """Rows among their session's last ``span``, with their distance to its end."""
     pos = pl.int_range(pl.len(), dtype=pl.Int64)
-    tail = (
+    return (
         rows.with_columns(pos.alias("_row"))
         .with_columns(
             (pl.when(pl.col("_last")).then(pl.col("_row")).backward_fill() - pl.col("_row")).alias(
@@ -95,28 +136,56 @@ def attribute(rows: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSpec) -> Caus
         )
         .filter(pl.col("events_before_exit") < span)
     )
-    later = []  # cancelling rows later in the session (rows are in time order here)
+
+
+def attribute(
+    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, n_sessions: int
+) -> CauseFrames:
+    """Evidence and primary cause of every abandoned unit. Never collects.
+
+    ``rows``: sessionized rows with ``_cm``/``_detail``; ``units``: the per-unit table with
+    ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``.
+    ``per_unit`` rows are keyed by ``_exit_sid``.
+    """
+    causes = spec.causes
+    abandoned = units.filter(~pl.col("converted"))
+    keys = abandoned["_exit_sid"]
+    per_unit0 = abandoned.lazy().select("_exit_sid")
+    if not causes:
+        per_unit = per_unit0.with_columns(
+            pl.lit(UNEXPLAINED).alias("primary_cause"), pl.lit("").alias("causes")
+        )
+        return CauseFrames(evidence=_empty_evidence(), per_unit=per_unit)
+    furthest = sid_lookup(n_sessions, keys, abandoned["_furthest"].rename("_furthest"))
+    later = []  # cancelling rows later in the same session: running counts from the end
     for i, c in enumerate(causes):
-        cancel = _cancel_match(c)
-        if cancel is not None:
-            n = cancel.cast(pl.Int32)
-            later.append((n.cum_sum(reverse=True).over("_sid") - n).alias(f"_l{i}"))
-    tail = tail.with_columns(later).join(
-        abandoned, left_on="_sid", right_on="_exit_sid", how="inner"
+        if c.unless_events or c.unless_where is not None:
+            n = cause_bit(i, cancel=True).cast(pl.Int64)
+            after = n.cum_sum(reverse=True) - n  # cancels after this row, in all sessions
+            at_end = pl.when(pl.col("_last")).then(after).backward_fill()
+            later.append((after - at_end).alias(f"_l{i}"))
+    low = sum(1 << i for i in range(len(causes)))
+    span = max(c.within_events for c in causes)
+    tail = (
+        rows.with_columns(later)
+        .pipe(_tail, span)
+        .filter((pl.col("_cm") & low) != 0)
+        .with_columns(gather_by_sid(furthest))
+        .filter(pl.col("_furthest").is_not_null())  # the exit session of an abandoned unit
     )
     flags = []
     for i, c in enumerate(causes):
         hit = (
-            cause_match(c)
+            cause_bit(i)
             & (pl.col("events_before_exit") < c.within_events)
             & (pl.col("seconds_before_exit") <= c.within_s)
         )
         if c.exit_at is not None:
             hit = hit & pl.col("_furthest").is_in(list(c.exit_at))
-        if _cancel_match(c) is not None:
+        if c.unless_events or c.unless_where is not None:
             hit = hit & (pl.col(f"_l{i}") == 0)
         flags.append(hit.alias(f"_c{i}"))
-    tail = tail.with_columns(flags).filter(pl.any_horizontal(f"_c{i}" for i in range(len(causes))))
+    tail = tail.with_columns(flags)
     long = pl.concat(
         [
             tail.filter(pl.col(f"_c{i}")).select(
@@ -127,18 +196,15 @@ def attribute(rows: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSpec) -> Caus
                 "timestamp",
                 "events_before_exit",
                 "seconds_before_exit",
-                _detail(c).alias("evidence"),
+                "_uh",
+                "_k",
             )
             for i, c in enumerate(causes)
         ]
     )
-    # the closest evidence of each cause (latest row on ties: it is nearer the exit)
+    # the closest evidence of each cause
     evidence = (
-        long.sort(
-            ["_exit_sid", "cause", "events_before_exit", "timestamp", "evidence"],
-            descending=[False, False, False, True, False],
-            nulls_last=True,
-        )
+        long.sort(["_exit_sid", "cause", "events_before_exit"])
         .group_by("_exit_sid", "cause", maintain_order=True)
         .agg(pl.all().first(), pl.len().alias("n_evidence"))
         .sort("_exit_sid", "events_before_exit", "_priority", "cause")
@@ -147,12 +213,8 @@ def attribute(rows: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSpec) -> Caus
         pl.col("cause").first().alias("primary_cause"),
         pl.col("cause").str.join(",").alias("causes"),
     )
-    per_unit = (
-        abandoned.select("_exit_sid")
-        .join(per_cause, on="_exit_sid", how="left")
-        .with_columns(
-            pl.col("primary_cause").fill_null(UNEXPLAINED), pl.col("causes").fill_null("")
-        )
+    per_unit = per_unit0.join(per_cause, on="_exit_sid", how="left").with_columns(
+        pl.col("primary_cause").fill_null(UNEXPLAINED), pl.col("causes").fill_null("")
     )
     return CauseFrames(evidence=evidence.drop("_priority"), per_unit=per_unit)
 
@@ -166,18 +228,19 @@ def _empty_evidence() -> pl.LazyFrame:
             "timestamp": pl.Datetime("us", "UTC"),
             "events_before_exit": pl.Int64,
             "seconds_before_exit": pl.Float64,
-            "evidence": pl.String,
+            "_uh": pl.UInt64,
+            "_k": pl.UInt64,
             "n_evidence": pl.UInt32,
         }
     )
 
 
-def unit_values(rows: pl.LazyFrame, value: str) -> pl.LazyFrame:
+def unit_values(rows: pl.LazyFrame, value: str | None) -> pl.LazyFrame:
     """The cart value of each session: its last positive ``value`` (``_sid``, ``cart_value``).
 
     Running values over the sorted rows, read on each session's last row.
     """
-    v = pl.col(value).cast(pl.Float64)
+    v = pl.col(value).cast(pl.Float64) if value else pl.lit(None, pl.Float64)
     has = v.is_not_null() & (v > 0)
     return (
         rows.select(
@@ -188,6 +251,15 @@ def unit_values(rows: pl.LazyFrame, value: str) -> pl.LazyFrame:
         )
         .filter(pl.col("_last"))
         .select(
-            "_sid", pl.when(pl.col("_vs") == pl.col("_sid")).then(pl.col("_v")).alias("cart_value")
+            "_sid",
+            pl.when(pl.col("_vs") == pl.col("_sid")).then(pl.col("_v")).alias("cart_value"),
         )
     )
+
+
+def unit_lookup(units: pl.DataFrame, n_sessions: int) -> pl.Series:
+    """``_unit`` by session number: every session from a unit's entry to its exit session."""
+    pairs = units.select(
+        "_unit", pl.int_ranges("_sid", pl.max_horizontal("_sid", "_exit_sid") + 1).alias("_sid")
+    ).explode("_sid")
+    return sid_lookup(n_sessions, pairs["_sid"], pairs["_unit"].cast(pl.Int64))

@@ -23,10 +23,11 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from funnel.causes import gather_by_sid
 from funnel.spec import FunnelSpec
 from funnel.stats import benjamini_hochberg, two_by_two_p
 
-__all__ = ["drivers_table", "unit_sessions"]
+__all__ = ["drivers_table", "feature_counts"]
 
 _SCHEMA = {
     "feature": pl.String,
@@ -45,59 +46,51 @@ _SCHEMA = {
 }
 
 
-def unit_sessions(units: pl.DataFrame) -> pl.LazyFrame:
-    """Map each unit (``_unit``) to its sessions: ``_sid`` from entry to exit session."""
-    return (
-        units.lazy()
-        .select(
-            "_unit",
-            "converted",
-            pl.int_ranges("_sid", pl.max_horizontal("_sid", "_exit_sid") + 1).alias("_sid"),
-        )
-        .explode("_sid")
-    )
+def feature_counts(
+    rows: pl.LazyFrame,
+    units: pl.DataFrame,
+    spec: FunnelSpec,
+    columns: list[str],
+    unit_of_sid: pl.Series,
+) -> pl.LazyFrame:
+    """Per feature: abandoned and converted units that have it. Never collects.
 
-
-def feature_frame(rows: pl.LazyFrame, spec: FunnelSpec, columns: list[str]) -> pl.LazyFrame:
-    """Distinct (``_sid``, ``feature``, ``kind``) pairs. Never collects."""
+    Rows find their unit by a gather on ``_sid``; a feature counts once per unit
+    (``n_unique``), so no (unit, feature) pairs are materialised.
+    """
     step_events = sorted({e for s in spec.steps for e in s.events})
+    unit = pl.col("_unit")
+    tagged = (
+        rows.select("event", *columns, gather_by_sid(unit_of_sid))
+        .filter(unit.is_not_null())
+        .with_columns(pl.lit(units["converted"]).gather(unit).alias("_conv"))
+    )
+    sources = [("event", pl.col("event"), ~pl.col("event").is_in(step_events))]
+    sources += [(c, pl.col(c).cast(pl.String), pl.col(c).is_not_null()) for c in columns]
     parts = [
-        rows.filter(~pl.col("event").is_in(step_events)).select(
-            "_sid",
-            pl.concat_str(pl.lit("event="), "event").alias("feature"),
-            pl.lit("event").alias("kind"),
+        tagged.filter(keep)
+        .group_by(value.alias("_value"))
+        .agg(
+            unit.filter(~pl.col("_conv")).n_unique().alias("abandoned_with"),
+            unit.filter(pl.col("_conv")).n_unique().alias("converted_with"),
         )
+        .select(
+            pl.concat_str(pl.lit(f"{name}="), pl.col("_value")).alias("feature"),
+            pl.lit("event" if name == "event" else "property").alias("kind"),
+            pl.col("abandoned_with").cast(pl.Int64),
+            pl.col("converted_with").cast(pl.Int64),
+        )
+        for name, value, keep in sources
     ]
-    for col in columns:
-        parts.append(
-            rows.filter(pl.col(col).is_not_null()).select(
-                "_sid",
-                pl.concat_str(pl.lit(f"{col}="), pl.col(col).cast(pl.String)).alias("feature"),
-                pl.lit("property").alias("kind"),
-            )
-        )
-    return pl.concat(parts).unique()
+    return pl.concat(parts)
 
 
-def drivers_table(features: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Test every feature; significant drivers first, then by q-value and odds ratio."""
     n_ab = int((~units["converted"]).sum())
     n_cv = units.height - n_ab
-    per_unit = (
-        features.join(unit_sessions(units), on="_sid", how="inner")
-        .select("_unit", "converted", "feature", "kind")
-        .unique()
-    )
-    counts = (
-        per_unit.group_by("feature", "kind")
-        .agg(
-            (~pl.col("converted")).sum().cast(pl.Int64).alias("abandoned_with"),
-            pl.col("converted").sum().cast(pl.Int64).alias("converted_with"),
-        )
-        .filter(pl.col("abandoned_with") + pl.col("converted_with") >= spec.attribution.min_units)
-        .sort("feature")
-        .collect()
-    )
+    total = pl.col("abandoned_with") + pl.col("converted_with")
+    counts = counts.filter(total >= spec.attribution.min_units).sort("feature")
     if counts.is_empty() or n_ab == 0 or n_cv == 0:
         return pl.DataFrame(schema=_SCHEMA)
     a = counts["abandoned_with"].to_numpy().astype(float)

@@ -112,8 +112,11 @@ class Filter:
 
         return walk(self.tree)
 
-    def to_polars(self) -> pl.Expr:
-        """A boolean polars expression; null comparisons count as false."""
+    def to_polars(self, missing: frozenset[str] = frozenset()) -> pl.Expr:
+        """A boolean polars expression; null comparisons count as false.
+
+        Columns named in ``missing`` read as null (data without that property).
+        """
 
         def build(node: tuple) -> pl.Expr:
             kind = node[0]
@@ -124,9 +127,9 @@ class Filter:
             if kind == "not":
                 return ~build(node[1])
             if kind == "cmp":
-                lhs, rhs = _arith_polars(node[1]), _arith_polars(node[3])
+                lhs, rhs = _arith_polars(node[1], missing), _arith_polars(node[3], missing)
                 return _OPS[node[2]](lhs, rhs).fill_null(False)
-            col = pl.col(node[1])
+            col = pl.lit(None) if node[1] in missing else pl.col(node[1])
             if kind == "null":
                 return col.is_null() if node[2] else col.is_not_null()
             return pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
@@ -170,12 +173,12 @@ def _arith_columns(node: tuple) -> set[str]:
     return set()
 
 
-def _arith_polars(node: tuple) -> pl.Expr:
+def _arith_polars(node: tuple, missing: frozenset[str]) -> pl.Expr:
     if node[0] == "col":
-        return pl.col(node[1])
+        return pl.lit(None) if node[1] in missing else pl.col(node[1])
     if node[0] == "val":
         return pl.lit(node[1])
-    a, b = _arith_polars(node[2]), _arith_polars(node[3])
+    a, b = _arith_polars(node[2], missing), _arith_polars(node[3], missing)
     if node[1] == "/":
         return pl.when(b != 0).then(a / b)
     return _ARITH[node[1]](a, b)

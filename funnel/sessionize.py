@@ -29,7 +29,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["SessionizeOptions", "content_hash", "order_events", "session_label", "sessionize"]
+__all__ = [
+    "SessionizeOptions",
+    "content_hash",
+    "order_events",
+    "session_label",
+    "sessionize",
+    "sort_keys",
+]
 
 _INTERNAL = ("_file", "_reject", "_timestamp_raw")
 
@@ -59,6 +66,22 @@ def _tie_key(rank: pl.Expr | None, content: list[str]) -> pl.Expr:
     return top | content_hash(content)
 
 
+def sort_keys(
+    frame: pl.LazyFrame, *, rank: pl.Expr | None = None, extra: list[pl.Expr] = ()
+) -> pl.LazyFrame:
+    """Add the sort keys ``_uh`` (user hash) and ``_k`` (tie rank and content hash), then
+    ``extra`` columns computed per row (one ``with_columns`` stage each, in order)."""
+    names = frame.collect_schema().names()
+    content = [c for c in names if c not in _INTERNAL]
+    frame = frame.with_columns(
+        pl.col("user_id").hash(seed=7).alias("_uh"),
+        _tie_key(rank, content).alias("_k"),
+    )
+    for expr in extra:
+        frame = frame.with_columns(expr)
+    return frame
+
+
 def order_events(
     frame: pl.LazyFrame,
     *,
@@ -73,7 +96,8 @@ def order_events(
     ``rank`` orders events that share a timestamp (lower first); default: all equal.
     ``keep`` limits the property columns carried through the sort (all by default): the
     content hash is taken over every column first, so duplicates are still exact. With
-    ``keep`` and a single file, ``_file`` is not carried either.
+    ``keep`` and a single file, ``_file`` is not carried either. A frame that already has
+    the sort keys (from :func:`sort_keys`) keeps them, and its extra columns are carried.
 
     >>> lf = pl.LazyFrame({"user_id": ["u", "u", "u"], "event": ["b", "a", "b"],
     ...     "timestamp": pl.Series([5, 5, 5]).cast(pl.Datetime("us", "UTC"))})
@@ -82,18 +106,18 @@ def order_events(
     [False, False, True]
     """
     names = frame.collect_schema().names()
-    content = [c for c in names if c not in _INTERNAL]
-    frame = frame.with_columns(
-        pl.col("user_id").hash(seed=7).alias("_uh"),
-        _tie_key(rank, content).alias("_k"),
-    )
+    names_extra = []
+    if "_k" in names:
+        names_extra = names[names.index("_k") + 1 :]
+    else:
+        frame = sort_keys(frame, rank=rank)
     if keep is not None:
-        carried = ["user_id", "timestamp", "event", *keep]
+        carried = ["user_id", "timestamp", "event", *keep, *names_extra]
         if several_files:  # with one file the ledger knows it: no 10M-row text column
             carried.append("_file")
         if use_column and "session_id" in names:
             carried.append("session_id")
-        carried = list(dict.fromkeys(c for c in carried if c in names))
+        carried = list(dict.fromkeys(c for c in carried if c in [*names, *names_extra]))
         frame = frame.select(*carried, "_uh", "_k")
     keys = ["_uh"]
     if exact_users:
