@@ -218,6 +218,10 @@ def build_causes(
         notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
+    # the columns attribution reads, materialised once: five plans read them
+    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_cm", "_uh", "_k"]
+    rows = rows.select(*need, *([value] if value else []), *drivers).collect(engine="in-memory")
+    rows = rows.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
     frames = attribute(rows, units, spec, n_sessions)
     evidence, per_unit, values, flags, counts = pl.collect_all(
