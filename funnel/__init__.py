@@ -11,10 +11,11 @@ from funnel.errors import FunnelError, SchemaError, SpecError
 from funnel.expr import parse_filter
 from funnel.load import LoadOptions, scan_events
 from funnel.presets import PRESETS
-from funnel.result import FunnelResult
+from funnel.result import CauseTables, FunnelResult
 from funnel.sessionize import SessionizeOptions, order_events, sessionize
 from funnel.spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
-from funnel.stats import wilson_interval
+from funnel.stats import risk_ratio, wilson_interval
+from funnel.taxonomy import AttributionOptions, Cause
 from funnel.validate import Ledger, ValidateOptions
 
 __version__ = "0.1.0"
@@ -22,6 +23,9 @@ __version__ = "0.1.0"
 __all__ = [
     "PRESETS",
     "AnalyzeOptions",
+    "AttributionOptions",
+    "Cause",
+    "CauseTables",
     "Exclusion",
     "FunnelError",
     "FunnelResult",
@@ -40,6 +44,7 @@ __all__ = [
     "order_events",
     "parse_duration",
     "parse_filter",
+    "risk_ratio",
     "scan_events",
     "sessionize",
     "validate",

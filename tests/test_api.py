@@ -104,3 +104,40 @@ def test_cli_validate_and_map(tmp_path):
     data = json.loads(res.output)
     assert data["duplicates"] == 1 and data["used"] == 1
     assert any("inferred" in n for n in data["notes"])
+
+
+def test_cli_causes_table_json_and_evidence_out(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["causes", SAMPLE])
+    assert res.exit_code == 0, res.output
+    assert "Why abandoned units left" in res.output and "excess_abandoned" in res.output
+    out = tmp_path / "evidence.csv"
+    sessions = tmp_path / "sessions.parquet"
+    res = runner.invoke(
+        main,
+        [
+            "causes",
+            SAMPLE,
+            "--format",
+            "json",
+            "--evidence-out",
+            str(out),
+            "--sessions-out",
+            str(sessions),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert {"summary", "by_step", "exposure", "drivers", "notes"} <= set(data)
+    abandoned = sum(r["abandoned"] for r in data["summary"])
+    units = pl.read_parquet(sessions)
+    assert abandoned == units.filter(~pl.col("converted")).height
+    evidence = pl.read_csv(out)
+    assert set(evidence["cause"]) <= {r["cause"] for r in data["summary"]}
+    assert evidence.height > 0 and "primary_cause" in units.columns
+
+
+def test_cli_analyze_without_causes():
+    res = CliRunner().invoke(main, ["analyze", SAMPLE, "--no-causes", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["causes"] is None

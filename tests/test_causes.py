@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -309,3 +310,18 @@ def test_builtin_causes_on_data_without_their_columns_say_so():
     result = funnel.analyze(df)
     assert result.units["primary_cause"].to_list() == ["unexplained"]
     assert any("not in the data" in n for n in result.causes.notes)
+
+
+def test_cause_tables_render_escaped_html_and_one_line_repr():
+    events = _site_events().with_columns(
+        pl.when(pl.col("event") == "Browse")
+        .then(pl.lit("<script>alert(1)</script>"))
+        .otherwise(pl.col("event"))
+        .alias("event")
+    )
+    spec = funnel.FunnelSpec.from_dict(_site(min_units=1))
+    causes = funnel.analyze(events, spec).causes
+    assert "<script>" not in causes._repr_html_()
+    assert "&lt;script&gt;" in causes._repr_html_()
+    assert "\n" not in repr(causes) and repr(causes).startswith("CauseTables(")
+    assert json.loads(causes.to_json(include_evidence=True))["evidence"]
