@@ -16,7 +16,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from funnel.causes import attribute, cause_bit, gather_by_sid, unit_lookup, unit_values
+from funnel.causes import (
+    attribute,
+    cause_bit,
+    gather_by_sid,
+    primary_causes,
+    unit_lookup,
+    unit_values,
+)
 from funnel.drivers import drivers_table, feature_counts
 from funnel.spec import FunnelSpec
 from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
@@ -223,24 +230,22 @@ def build_causes(
     rows = rows.select(*need, *([value] if value else []), *drivers).collect(engine="in-memory")
     rows = rows.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
-    frames = attribute(rows, units, spec, n_sessions)
-    evidence, per_unit, values, flags, counts = pl.collect_all(
-        [
-            frames.evidence,
-            frames.per_unit,
-            unit_values(rows, value),
-            exposure_flags(rows, units, spec, unit_of_sid),
-            feature_counts(rows, units, spec, drivers, unit_of_sid),
-        ],
-        engine="in-memory",
-    )
+    plans = [
+        attribute(rows, units, spec, n_sessions),
+        unit_values(rows, value),
+        exposure_flags(rows, units, spec, unit_of_sid),
+        feature_counts(rows, units, spec, drivers, unit_of_sid),
+    ]
+    # each plan reads the materialised rows; one by one measured no slower than collect_all
+    evidence, values, flags, counts = (p.collect(engine="in-memory") for p in plans)
+    per_unit = primary_causes(evidence, units)
     units = units.join(per_unit, on="_exit_sid", how="left").join(
         values.rename({"_sid": "_exit_sid"}), on="_exit_sid", how="left"
     )
     keys = units.select("_exit_sid", "user_id", "session_id", "exit_step")
     evidence = (
         evidence.join(keys, on="_exit_sid", how="left")
-        .join(details, on=["_uh", "timestamp", "_k"], how="left")
+        .join(details.unique(["_uh", "timestamp", "_k"]), on=["_uh", "timestamp", "_k"], how="left")
         .select(
             "user_id",
             "session_id",

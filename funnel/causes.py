@@ -26,19 +26,17 @@ rows. Never collects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
 from funnel.spec import FunnelSpec
 from funnel.taxonomy import UNEXPLAINED, Cause
 
 __all__ = [
-    "CauseFrames",
     "attribute",
     "cause_bit",
     "evidence_details",
     "gather_by_sid",
+    "primary_causes",
     "row_flags",
     "sid_lookup",
     "unit_lookup",
@@ -86,13 +84,13 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
 
 def evidence_details(keyed: pl.LazyFrame, detail: pl.Expr, spec: FunnelSpec) -> pl.LazyFrame:
     """``_detail`` of evidence-shaped rows only, keyed by the sort keys (``_uh``,
-    ``timestamp``, ``_k``; exact duplicates share them). Never collects."""
+    ``timestamp``, ``_k``; exact duplicates share them, so de-duplicate before joining).
+    Never collects."""
     low = sum(1 << i for i in range(len(spec.causes)))
     return (
         keyed.filter((pl.col("_cm") & low) != 0)
         .with_columns(detail)
         .select("_uh", "timestamp", "_k", "_detail")
-        .unique(["_uh", "timestamp", "_k"])
     )
 
 
@@ -110,15 +108,6 @@ def sid_lookup(n_sessions: int, sids: pl.Series, values: pl.Series) -> pl.Series
 def gather_by_sid(lookup: pl.Series) -> pl.Expr:
     """Read ``lookup`` at each row's ``_sid`` (a gather, not a join)."""
     return pl.lit(lookup).gather(pl.col("_sid")).alias(lookup.name)
-
-
-@dataclass(frozen=True)
-class CauseFrames:
-    """Lazy frames of :func:`attribute`: ``evidence`` (one row per unit and cause, the
-    closest evidence) and ``per_unit`` (primary cause and the list, abandoned units)."""
-
-    evidence: pl.LazyFrame
-    per_unit: pl.LazyFrame
 
 
 def _tail(rows: pl.LazyFrame, span: int) -> pl.LazyFrame:
@@ -140,22 +129,18 @@ def _tail(rows: pl.LazyFrame, span: int) -> pl.LazyFrame:
 
 def attribute(
     rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, n_sessions: int
-) -> CauseFrames:
-    """Evidence and primary cause of every abandoned unit. Never collects.
+) -> pl.LazyFrame:
+    """The evidence of every abandoned unit: per unit (``_exit_sid``) and cause, the
+    closest evidence, ordered closest first (then priority). Never collects.
 
-    ``rows``: sessionized rows with ``_cm``/``_detail``; ``units``: the per-unit table with
+    ``rows``: sessionized rows with ``_cm``; ``units``: the per-unit table with
     ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``.
-    ``per_unit`` rows are keyed by ``_exit_sid``.
     """
     causes = spec.causes
     abandoned = units.filter(~pl.col("converted"))
     keys = abandoned["_exit_sid"]
-    per_unit0 = abandoned.lazy().select("_exit_sid")
     if not causes:
-        per_unit = per_unit0.with_columns(
-            pl.lit(UNEXPLAINED).alias("primary_cause"), pl.lit("").alias("causes")
-        )
-        return CauseFrames(evidence=_empty_evidence(), per_unit=per_unit)
+        return _empty_evidence()
     furthest = sid_lookup(n_sessions, keys, abandoned["_furthest"].rename("_furthest"))
     later = []  # cancelling rows later in the same session: running counts from the end
     for i, c in enumerate(causes):
@@ -167,11 +152,12 @@ def attribute(
     low = sum(1 << i for i in range(len(causes)))
     span = max(c.within_events for c in causes)
     tail = (
-        rows.with_columns(later)
+        rows.with_columns(gather_by_sid(furthest))
+        # whole exit sessions of abandoned units: running values per session stay valid
+        .filter(pl.col("_furthest").is_not_null())
+        .with_columns(later)
         .pipe(_tail, span)
         .filter((pl.col("_cm") & low) != 0)
-        .with_columns(gather_by_sid(furthest))
-        .filter(pl.col("_furthest").is_not_null())  # the exit session of an abandoned unit
     )
     flags = []
     for i, c in enumerate(causes):
@@ -209,14 +195,20 @@ def attribute(
         .agg(pl.all().first(), pl.len().alias("n_evidence"))
         .sort("_exit_sid", "events_before_exit", "_priority", "cause")
     )
+    return evidence.drop("_priority")
+
+
+def primary_causes(evidence: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+    """Per abandoned unit (``_exit_sid``): ``primary_cause`` (its first evidence row, the
+    closest to the exit) and ``causes`` (all, closest first); ``unexplained`` without any."""
     per_cause = evidence.group_by("_exit_sid", maintain_order=True).agg(
         pl.col("cause").first().alias("primary_cause"),
         pl.col("cause").str.join(",").alias("causes"),
     )
-    per_unit = per_unit0.join(per_cause, on="_exit_sid", how="left").with_columns(
+    abandoned = units.filter(~pl.col("converted")).select("_exit_sid")
+    return abandoned.join(per_cause, on="_exit_sid", how="left").with_columns(
         pl.col("primary_cause").fill_null(UNEXPLAINED), pl.col("causes").fill_null("")
     )
-    return CauseFrames(evidence=evidence.drop("_priority"), per_unit=per_unit)
 
 
 def _empty_evidence() -> pl.LazyFrame:
