@@ -113,18 +113,24 @@ def exposure_flags(
 ) -> pl.LazyFrame:
     """Per unit (``_unit``), whether each cause's evidence appeared along its path.
 
-    Evidence-shaped rows of the unit's sessions (entry to exit session), between entry and
-    the end of the exit session. Rows find their unit by a gather on ``_sid``. Never collects.
+    Evidence-shaped rows of the unit's session between entry and the session's end; for
+    users over a duration window, any of the user's rows between entry and the end of the
+    exit session. Rows find their session's unit by a gather on ``_sid``; users over a
+    window (one unit per user) by a join on the user. Never collects.
     """
     names = [c.name for c in spec.causes]
     if not names:
         return units.lazy().select("_unit")
     low = sum(1 << i for i in range(len(names)))
     unit = pl.col("_unit")
+    marked = rows.filter((pl.col("_cm") & low) != 0)
+    if spec.unit == "users" and spec.window_s is not None:
+        by_user = units.lazy().select("user_id", "_unit")
+        marked = marked.select("timestamp", "_cm", "user_id").join(by_user, on="user_id")
+    else:
+        marked = marked.select("timestamp", "_cm", gather_by_sid(unit_of_sid))
     hits = (
-        rows.filter((pl.col("_cm") & low) != 0)
-        .select("timestamp", "_cm", gather_by_sid(unit_of_sid))
-        .filter(unit.is_not_null())
+        marked.filter(unit.is_not_null())
         .filter(
             pl.col("timestamp").is_between(
                 pl.lit(units["entered_at"]).gather(unit), pl.lit(units["_exit_end"]).gather(unit)
@@ -227,6 +233,8 @@ def build_causes(
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
     # the columns attribution reads, materialised once: five plans read them
     need = ["event", "timestamp", "_sid", "_last", "_session_end", "_cm", "_uh", "_k"]
+    if spec.unit == "users" and spec.window_s is not None:
+        need.append("user_id")
     rows = rows.select(*need, *([value] if value else []), *drivers).collect(engine="in-memory")
     rows = rows.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
