@@ -29,7 +29,7 @@ from __future__ import annotations
 import polars as pl
 
 from funnel.spec import FunnelSpec
-from funnel.taxonomy import UNEXPLAINED, Cause
+from funnel.taxonomy import UNEXPLAINED
 
 __all__ = [
     "attribute",
@@ -46,28 +46,41 @@ __all__ = [
 CANCEL_SHIFT = 32
 
 
-def _match(cause: Cause, missing: frozenset[str]) -> pl.Expr:
-    expr = pl.col("event").is_in(list(cause.events))
-    return expr & cause.where.to_polars(missing) if cause.where is not None else expr
-
-
-def _cancel(cause: Cause, missing: frozenset[str]) -> pl.Expr | None:
-    if not cause.unless_events and cause.unless_where is None:
-        return None
-    expr = pl.col("event").is_in(list(cause.unless_events)) if cause.unless_events else pl.lit(True)
-    return expr & cause.unless_where.to_polars(missing) if cause.unless_where else expr
-
-
 def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
     """``_cm`` (cause bit mask) and ``_detail`` (evidence properties), computed per row."""
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
-    bits = []
+    # which bits an event name allows: one lookup per row instead of an is_in per cause
+    by_event: dict[str, int] = {}
+    any_event = 0  # cancel conditions without event names apply to every event
+    conditions = []  # bits that also need their `where`
     for i, c in enumerate(spec.causes):
-        bits.append(pl.when(_match(c, missing)).then(pl.lit(1 << i, pl.Int64)))
-        cancel = _cancel(c, missing)
-        if cancel is not None:
-            bits.append(pl.when(cancel).then(pl.lit(1 << (CANCEL_SHIFT + i), pl.Int64)))
-    mask = pl.sum_horizontal(bits) if bits else pl.lit(0, pl.Int64)
+        for e in c.events:
+            by_event[e] = by_event.get(e, 0) | (1 << i)
+        if c.where is not None:
+            conditions.append(pl.when(c.where.to_polars(missing)).then(pl.lit(1 << i, pl.Int64)))
+        else:
+            conditions.append(pl.lit(1 << i, pl.Int64))
+        if c.unless_events or c.unless_where is not None:
+            bit = 1 << (CANCEL_SHIFT + i)
+            for e in c.unless_events:
+                by_event[e] = by_event.get(e, 0) | bit
+            if not c.unless_events:
+                any_event |= bit
+            where = c.unless_where
+            conditions.append(
+                pl.when(where.to_polars(missing)).then(pl.lit(bit, pl.Int64))
+                if where is not None
+                else pl.lit(bit, pl.Int64)
+            )
+    if not spec.causes:
+        mask = pl.lit(0, pl.Int64)
+    else:
+        allowed = pl.col("event").replace_strict(
+            {e: b | any_event for e, b in by_event.items()},
+            default=any_event,
+            return_dtype=pl.Int64,
+        )
+        mask = allowed & pl.sum_horizontal(conditions)
     shown = sorted({col for c in spec.causes for col in c.show} - missing)
     parts = []
     for col in shown:
