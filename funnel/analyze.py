@@ -197,18 +197,21 @@ def analyze(
         use_column=spec.sessions.use_column,
     )
     keep = set(spec.property_columns()) | set(options.by)
-    flags: list[pl.Expr] = []
+    mask: list[pl.Expr] = []
+    side: list[pl.LazyFrame] = []
     if options.causes:
         user_causes = [x for x in spec.causes if not x.builtin]
         _check_columns(names, {c: f"cause {x.name}" for x in user_causes for c in x.columns()})
         # causes are matched before the sort (a bit mask); only the value and driver
         # columns ride along, and evidence details are kept aside for evidence rows only
-        flags = row_flags(spec, set(names))
+        cause_mask, detail = row_flags(spec, set(names))
+        mask = [cause_mask]
         keep |= {spec.attribution.value, *spec.attribution.drivers} & set(names)
     keep = sorted(keep)
     totals, rejects = pl.collect_all(_ledger_frames(prepared))
-    keyed = sort_keys(valid, rank=step_rank(spec), extra=flags[:1])
-    side = [evidence_details(keyed, flags[1], spec)] if flags else []
+    keyed = sort_keys(valid, rank=step_rank(spec), extra=mask)
+    if options.causes:
+        side = [evidence_details(keyed, detail, spec)]
     details: list[pl.DataFrame] = []
     for exact in (False, True):
         # the one sort; materialised once because the ledger and the paths both read it

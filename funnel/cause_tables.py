@@ -49,7 +49,7 @@ def cause_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     not); ``value_at_risk`` sums ``cart_value`` of the units it is primary for.
     """
     ab = _abandoned(units)
-    total = ab.select(pl.len()).collect().item()
+    total = int((~units["converted"]).sum())
     names = [c.name for c in spec.causes] + [UNEXPLAINED]
     labels = {c.name: c.label for c in spec.causes} | {UNEXPLAINED: "No evidence found"}
     base = pl.LazyFrame({"cause": names, "label": [labels[n] for n in names]})
@@ -191,14 +191,10 @@ def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -
                 "excess_abandoned_hi": excess(hi),
             }
         )
-    schema = {
-        "cause": pl.String,
-        "exposed_from": pl.String,
-        **{k: pl.Float64 for k in ("abandon_rate_exposed", "abandon_rate_unexposed")},
-        **{k: pl.Float64 for k in ("risk_ratio", "risk_ratio_lo", "risk_ratio_hi", "p_value")},
-        **{k: pl.Float64 for k in ("excess_abandoned", "excess_abandoned_lo")},
-        "excess_abandoned_hi": pl.Float64,
-    }
+    floats = ["abandon_rate_exposed", "abandon_rate_unexposed", "risk_ratio", "risk_ratio_lo"]
+    floats += ["risk_ratio_hi", "p_value", "excess_abandoned", "excess_abandoned_lo"]
+    floats += ["excess_abandoned_hi"]
+    schema = {"cause": pl.String, "exposed_from": pl.String} | dict.fromkeys(floats, pl.Float64)
     if not rows:
         return pl.DataFrame(schema=schema)
     return pl.DataFrame(rows, schema_overrides=schema).sort(

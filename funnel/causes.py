@@ -46,7 +46,7 @@ __all__ = [
 CANCEL_SHIFT = 32
 
 
-def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
+def row_flags(spec: FunnelSpec, names: set[str]) -> tuple[pl.Expr, pl.Expr]:
     """``_cm`` (cause bit mask) and ``_detail`` (evidence properties), computed per row."""
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
     # which bits an event name allows: one lookup per row instead of an is_in per cause
@@ -60,7 +60,7 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
             conditions.append(pl.when(c.where.to_polars(missing)).then(pl.lit(1 << i, pl.Int64)))
         else:
             conditions.append(pl.lit(1 << i, pl.Int64))
-        if c.unless_events or c.unless_where is not None:
+        if c.cancellable:
             bit = 1 << (CANCEL_SHIFT + i)
             for e in c.unless_events:
                 by_event[e] = by_event.get(e, 0) | bit
@@ -92,7 +92,7 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
             )
         )
     detail = pl.concat_str(parts, separator=", ", ignore_nulls=True) if parts else pl.lit(None)
-    return [mask.alias("_cm"), detail.cast(pl.String).alias("_detail")]
+    return mask.alias("_cm"), detail.cast(pl.String).alias("_detail")
 
 
 def evidence_details(keyed: pl.LazyFrame, detail: pl.Expr, spec: FunnelSpec) -> pl.LazyFrame:
@@ -157,7 +157,7 @@ def attribute(
     furthest = sid_lookup(n_sessions, keys, abandoned["_furthest"].rename("_furthest"))
     later = []  # cancelling rows later in the same session: running counts from the end
     for i, c in enumerate(causes):
-        if c.unless_events or c.unless_where is not None:
+        if c.cancellable:
             n = cause_bit(i, cancel=True).cast(pl.Int64)
             after = n.cum_sum(reverse=True) - n  # cancels after this row, in all sessions
             at_end = pl.when(pl.col("_last")).then(after).backward_fill()
@@ -181,7 +181,7 @@ def attribute(
         )
         if c.exit_at is not None:
             hit = hit & pl.col("_furthest").is_in(list(c.exit_at))
-        if c.unless_events or c.unless_where is not None:
+        if c.cancellable:
             hit = hit & (pl.col(f"_l{i}") == 0)
         flags.append(hit.alias(f"_c{i}"))
     tail = tail.with_columns(flags)

@@ -78,6 +78,11 @@ class Cause:
     show: tuple[str, ...] = ()
     builtin: bool = False
 
+    @property
+    def cancellable(self) -> bool:
+        """Has an ``unless_later`` condition."""
+        return bool(self.unless_events) or self.unless_where is not None
+
     def columns(self) -> set[str]:
         """Property columns the detector reads or reports."""
         cols = set(self.show)
@@ -124,7 +129,7 @@ def _events(value: Any, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _step_index(value: Any, steps: list[str], step_events: list[tuple[str, ...]], key: str):
+def _step_index(value: Any, steps: list[str], step_events: list[tuple[str, ...]]) -> int | None:
     """A step given by name or by one of its events; None when a built-in cannot place it."""
     if isinstance(value, str):
         if value in steps:
@@ -152,7 +157,7 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
         raise SpecError(f"{where}priority: expected a whole number", hint="lower wins ties")
 
     def place(value: Any, key: str) -> int | None:
-        idx = _step_index(value, steps, step_events, key)
+        idx = _step_index(value, steps, step_events)
         if idx is None and not builtin:
             raise SpecError(
                 f"{where}{key}: {value!r} is not a step or a step's event",
