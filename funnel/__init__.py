@@ -6,6 +6,8 @@
 """
 
 from funnel.analyze import AnalyzeOptions, analyze, validate
+from funnel.compare import CompareOptions, compare_results
+from funnel.comparison import Comparison
 from funnel.durations import parse_duration
 from funnel.errors import FunnelError, SchemaError, SpecError
 from funnel.expr import parse_filter
@@ -17,6 +19,7 @@ from funnel.spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spe
 from funnel.stats import risk_ratio, wilson_interval
 from funnel.taxonomy import AttributionOptions, Cause
 from funnel.validate import Ledger, ValidateOptions
+from funnel.versions import compare
 
 __version__ = "0.1.0"
 
@@ -26,6 +29,8 @@ __all__ = [
     "AttributionOptions",
     "Cause",
     "CauseTables",
+    "CompareOptions",
+    "Comparison",
     "Exclusion",
     "FunnelError",
     "FunnelResult",
@@ -41,6 +46,8 @@ __all__ = [
     "__version__",
     "analyze",
     "builtin_spec",
+    "compare",
+    "compare_results",
     "order_events",
     "parse_duration",
     "parse_filter",

@@ -1,7 +1,7 @@
 """The command line: a thin layer over the library (no analysis logic lives here).
 
 Exit codes: 0 success, 1 a funnel error (bad input, bad spec: message and hint on stderr),
-2 wrong usage.
+2 wrong usage, 3 ``compare --fail-if-worse``: a version is significantly worse than allowed.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import click
 import polars as pl
 
 from funnel.analyze import AnalyzeOptions, analyze, validate
+from funnel.compare import CompareOptions
+from funnel.comparison import parse_gate
 from funnel.errors import FunnelError, SchemaError
 from funnel.load import LoadOptions
 from funnel.presets import PRESETS
 from funnel.spec import FunnelSpec
-from funnel.text import format_causes, format_result
+from funnel.text import format_causes, format_comparison, format_result
 from funnel.validate import ValidateOptions
+from funnel.versions import compare
 
 __all__ = ["main"]
 
@@ -199,6 +202,127 @@ def causes_cmd(
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(causes.to_json() if fmt == "json" else format_causes(causes))
+
+
+def _split(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected shares like 50,50") from None
+
+
+EXIT_WORSE = 3
+
+
+@main.command("compare")
+@click.argument("events", nargs=-1, required=True)
+@click.option("--by", help="Compare the arms in this column (e.g. experiment_arm).")
+@click.option("--split-at", help="Compare units entering before vs from this ISO time on.")
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Funnel spec (TOML).")
+@click.option(
+    "--other-spec",
+    type=click.Path(dir_okay=False),
+    help="Second spec: compare two spec versions on one dump (or the spec of the 2nd dump).",
+)
+@click.option("--control", help="The version the others are compared with (default: first).")
+@click.option(
+    "--align", multiple=True, metavar="STEP=OTHER", help="Compare step STEP as OTHER (repeatable)."
+)
+@click.option("--expected-split", help="Expected share of users per version, e.g. 50,50.")
+@click.option("--adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True)
+@click.option("--alpha", type=float, default=0.05, show_default=True)
+@click.option("--bootstrap", type=int, default=2000, show_default=True, help="Resamples (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--keep-crossovers", is_flag=True, help="Keep users seen in two arms.")
+@click.option("--no-causes", is_flag=True, help="Skip cause attribution and the cause mix.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-if-worse",
+    "gates",
+    multiple=True,
+    metavar="STEP_OR_overall:THRESHOLD",
+    help="Exit 3 if STEP got significantly worse by more than THRESHOLD "
+    "(0.01 or 1pp absolute, 5% relative). Repeatable.",
+)
+@_input_options
+def compare_cmd(
+    events,
+    by,
+    split_at,
+    spec_path,
+    other_spec,
+    control,
+    align,
+    expected_split,
+    adjust,
+    alpha,
+    bootstrap,
+    seed,
+    keep_crossovers,
+    no_causes,
+    fmt,
+    gates,
+    preset,
+    maps,
+    tz,
+    unit,
+    min_time,
+    max_time,
+    rejects,
+    quiet,
+):
+    """Compare funnel versions: arms (--by), two dumps (EVENTS OTHER), two periods
+    (--split-at) or two specs (--other-spec) on one dump; see docs/compare.md."""
+    if len(events) > 2:
+        raise click.UsageError("give one dump, or two dumps to compare (use a folder or a glob)")
+    try:
+        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+        other = FunnelSpec.from_toml(other_spec) if other_spec else None
+        opts = CompareOptions(
+            control=control,
+            alpha=alpha,
+            adjust=adjust,
+            expected_split=_split(expected_split),
+            bootstrap=bootstrap,
+            seed=seed,
+            align=_mapping(align),
+            crossovers="keep" if keep_crossovers else "drop",
+        )
+        parsed = [parse_gate(g) for g in gates]
+        aopts = replace(
+            _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
+            causes=not no_causes,
+        )
+        cmp = compare(
+            events[0],
+            events[1] if len(events) == 2 else None,
+            by=by,
+            split_at=split_at,
+            spec=spec,
+            other_spec=other,
+            options=opts,
+            analyze_options=aopts,
+        )
+        failed = cmp.regressions(parsed)
+    except FunnelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    text = {"json": cmp.to_json, "markdown": cmp.to_markdown}.get(fmt)
+    click.echo(text() if text else format_comparison(cmp))
+    for w in cmp.warnings:
+        click.secho(f"WARNING: {w}", err=True, fg="red", bold=True)
+    for msg in failed:
+        click.echo(f"FAIL: {msg}", err=True)
+    if failed:
+        sys.exit(EXIT_WORSE)
 
 
 @main.command("validate")

@@ -65,7 +65,7 @@ _TOP_KEYS = {
     "causes",
     "attribution",
 }
-_STEP_KEYS = {"name", "event", "where"}
+_STEP_KEYS = {"name", "event", "where", "same_as"}
 _EXCLUDE_KEYS = {"event", "where", "between"}
 _SESSION_KEYS = {"timeout", "max_length", "use_column"}
 _CHOICES = {
@@ -101,11 +101,14 @@ class Step:
     name: str
     events: tuple[str, ...]
     where: Filter | None = None
+    same_as: str | None = None  # the step of another version this one is compared with
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "event": list(self.events)}
         if self.where is not None:
             out["where"] = self.where.text
+        if self.same_as is not None:
+            out["same_as"] = self.same_as
         return out
 
 
@@ -222,8 +225,28 @@ class FunnelSpec:
             if not isinstance(name, str) or not name.strip():
                 raise SpecError(f"{where}name: expected text", hint='name = "checkout"')
             flt = parse_filter(raw["where"], key=where + "where") if "where" in raw else None
-            steps.append(Step(name=name.strip(), events=events, where=flt))
+            same_as = raw.get("same_as")
+            if same_as is not None and (not isinstance(same_as, str) or not same_as.strip()):
+                raise SpecError(
+                    f"{where}same_as: expected the name of a step in the other version",
+                    hint='same_as = "payment"',
+                )
+            steps.append(
+                Step(
+                    name=name.strip(),
+                    events=events,
+                    where=flt,
+                    same_as=same_as.strip() if same_as else None,
+                )
+            )
         names = [s.name for s in steps]
+        keys = [s.same_as or s.name for s in steps]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise SpecError(
+                f"steps: two steps are compared as {twice[0]!r} (name or same_as)",
+                hint="each step must stand for a different step of the other version",
+            )
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(

@@ -21,6 +21,7 @@ __all__ = [
     "benjamini_hochberg",
     "risk_ratio",
     "two_by_two_p",
+    "two_by_two_test",
     "wilson_exprs",
     "wilson_interval",
 ]
@@ -92,6 +93,15 @@ def risk_ratio(
     return (rr, rr * math.exp(-z * se), rr * math.exp(z * se))
 
 
+def _expected_ok(a, b, c, d):
+    n = a + b + c + d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows, cols = (a + b, c + d), (a + c, b + d)
+        expected = np.minimum.reduce([rows[i] * cols[j] / n for i in (0, 1) for j in (0, 1)])
+        chi2 = n * (a * d - b * c) ** 2 / (rows[0] * rows[1] * cols[0] * cols[1])
+    return expected >= 5, chi2
+
+
 def two_by_two_p(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Two-sided p-values of 2x2 tables ``[[a, b], [c, d]]``, vectorised.
 
@@ -103,17 +113,23 @@ def two_by_two_p(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> 
     [0.0128, 0.0027]
     """
     a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
-    n = a + b + c + d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rows, cols = (a + b, c + d), (a + c, b + d)
-        expected = np.minimum.reduce([rows[i] * cols[j] / n for i in (0, 1) for j in (0, 1)])
-        chi2 = n * (a * d - b * c) ** 2 / (rows[0] * rows[1] * cols[0] * cols[1])
+    large, chi2 = _expected_ok(a, b, c, d)
     p = chi2_dist.sf(chi2, 1)
-    small = ~(expected >= 5)
-    for i in np.flatnonzero(small):  # Fisher for the (few) sparse tables
+    for i in np.flatnonzero(~large):  # Fisher for the (few) sparse tables
         table = [[int(a[i]), int(b[i])], [int(c[i]), int(d[i])]]
         p[i] = fisher_exact(table).pvalue
     return np.where(np.isnan(p), 1.0, p)
+
+
+def two_by_two_test(a: int, b: int, c: int, d: int) -> tuple[float, bool]:
+    """:func:`two_by_two_p` for one table, and whether Fisher's exact test was used.
+
+    >>> p, fisher = two_by_two_test(1, 9, 6, 2)
+    >>> round(p, 4), fisher
+    (0.0128, True)
+    """
+    large, _ = _expected_ok(*(np.asarray([x], dtype=float) for x in (a, b, c, d)))
+    return float(two_by_two_p([a], [b], [c], [d])[0]), not bool(large[0])
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ import math
 
 import polars as pl
 
+from funnel.comparison import Comparison
 from funnel.result import CauseTables, FunnelResult
 
-__all__ = ["format_causes", "format_result", "format_table"]
+__all__ = ["format_causes", "format_comparison", "format_result", "format_table"]
 
 
 def _fmt(value: object, pct: bool = False) -> str:
@@ -154,4 +155,103 @@ def format_causes(causes: CauseTables, drivers: int = 15) -> str:
         out.append(format_table(table))
     for note in causes.notes:
         out.append(f"note: {note}")
+    return "\n".join(out)
+
+
+def _diff(col: str, scale: float, digits: int = 1) -> pl.Expr:
+    """``+d [lo, hi]`` from ``col``, ``col_lo``, ``col_hi`` (or ``_lo_s``/``_hi_s``)."""
+    lo, hi = (f"{col}_lo", f"{col}_hi")
+    if col.endswith("_s"):
+        lo, hi = f"{col[:-2]}_lo_s", f"{col[:-2]}_hi_s"
+    fmt = [(pl.col(c) * scale).round(digits) for c in (col, lo, hi)]
+    return pl.format("{} [{}, {}]", *fmt).alias(col)
+
+
+def _pvalue(col: str) -> pl.Expr:
+    return (
+        pl.when(pl.col(col) < 0.0001)
+        .then(pl.lit("<0.0001"))
+        .otherwise(pl.col(col).round(4).cast(pl.String))
+        .alias(col)
+    )
+
+
+def format_comparison(cmp: Comparison) -> str:
+    """A comparison as text: verdicts and warnings first, then the tables."""
+    out = [f"WARNING: {w}" for w in cmp.warnings]
+    out += cmp.verdicts()
+    versions = cmp.versions.select(
+        "version",
+        "role",
+        "spec",
+        "units",
+        "users",
+        "converted",
+        _interval(cmp.versions, "conversion"),
+    )
+    out += ["", "Versions", format_table(versions)]
+    for metric, title in (
+        ("conversion_from_entry", "Conversion from entry (primary metric)"),
+        ("step_conversion", "Step conversion (from the previous shared step)"),
+    ):
+        rows = cmp.steps.filter(pl.col("metric") == metric, pl.col("test") != "none")
+        table = rows.select(
+            "version",
+            "step",
+            "control_rate",
+            "rate",
+            _diff("diff", 100).alias("diff_pp"),
+            "test",
+            _pvalue("p_adjusted"),
+            pl.col("significant").replace_strict({True: "yes", False: ""}, return_dtype=pl.String),
+            (pl.col("mde") * 100).round(1).alias("mde_pp"),
+        )
+        out += ["", title, format_table(table, pct=("control_rate", "rate"))]
+    timing = cmp.timing.select(
+        "version",
+        pl.coalesce(pl.format("{} -> {}", "from_step", "to_step"), pl.col("kind")).alias("time"),
+        "control_n",
+        "n",
+        pl.col("control_median_s").round(1),
+        pl.col("median_s").round(1),
+        _diff("diff_median_s", 1),
+        _pvalue("p_adjusted"),
+    )
+    out += ["", "Time per step, medians in seconds (bootstrap 95% interval, Mann-Whitney)"]
+    out.append(format_table(timing))
+    if cmp.causes is not None:
+        causes = cmp.causes.select(
+            "version",
+            "cause",
+            "control_rate",
+            "rate",
+            _diff("diff", 100).alias("diff_pp"),
+            _pvalue("p_adjusted"),
+        )
+        out += ["", "Abandonment by primary cause (share of units entered)"]
+        out.append(format_table(causes, pct=("control_rate", "rate")))
+        mix = cmp.summary.get("cause_mix")
+        if mix:
+            chi = f"chi-square {mix['chi2']:.2f}, {mix['dof']} df"
+            out.append(f"cause mix: {chi}, p = {mix['p_value']:.4g}")
+    if cmp.one_sided.height:
+        out += [
+            "",
+            "Steps in one version only",
+            format_table(
+                cmp.one_sided.select("version", "step", "entered", "conversion_from_entry"),
+                pct=("conversion_from_entry",),
+            ),
+        ]
+    if cmp.srm is not None:
+        p = cmp.summary["sample_ratio_p"]
+        out += ["", f"Sample ratio (users per version; chi-square p = {p:.4g})"]
+        out.append(format_table(cmp.srm, pct=("expected_share", "observed_share")))
+    s = cmp.summary
+    out += [
+        "",
+        f"{s['adjust']}-adjusted p-values at alpha {s['alpha']}; mde_pp: smallest "
+        f"difference detected with {s['power']:.0%} power",
+    ]
+    out += [f"note: {n}" for n in cmp.notes]
     return "\n".join(out)

@@ -1,0 +1,129 @@
+"""Where compared versions come from: arms of one dump, two dumps, two periods, two specs.
+
+:func:`compare` runs :func:`funnel.analyze` as few times as it can (once for arms and
+periods, once per dump or spec otherwise) and hands the per-unit tables to
+:func:`funnel.compare.compare_versions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+
+from funnel.analyze import AnalyzeOptions, Source, analyze
+from funnel.compare import CompareOptions, Version, compare_versions
+from funnel.comparison import Comparison
+from funnel.errors import SchemaError, SpecError
+from funnel.spec import FunnelSpec
+
+__all__ = ["compare"]
+
+
+def _label(source: Source, fallback: str) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name.rstrip("/") or fallback
+    if isinstance(source, (list, tuple)) and len(source) == 1:
+        return _label(source[0], fallback)
+    return fallback
+
+
+def _split_time(value: str | dt.datetime) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise SpecError(
+                f"split_at: {value!r} is not an ISO date or datetime", hint="e.g. 2024-05-15"
+            ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def compare(
+    source: Source,
+    other: Source | None = None,
+    *,
+    by: str | None = None,
+    split_at: str | dt.datetime | None = None,
+    spec: FunnelSpec | None = None,
+    other_spec: FunnelSpec | None = None,
+    options: CompareOptions | None = None,
+    analyze_options: AnalyzeOptions | None = None,
+) -> Comparison:
+    """Compare funnel versions; give exactly one of ``other``, ``by``, ``split_at``,
+    ``other_spec``.
+
+    - ``by="experiment_arm"``: arms of one dump (the value on each unit's entry event);
+      the control is ``options.control`` or the first value in sort order.
+    - ``other=PATH``: two dumps, ``source`` is the control (``other_spec``, when given, is
+      the second dump's spec).
+    - ``split_at="2024-05-15"``: units entering before (control) vs from that time on.
+    - ``other_spec=SPEC``: the same dump under ``spec`` (control) and ``other_spec``; steps
+      are aligned by name or by ``same_as`` / ``options.align``.
+
+    >>> import funnel
+    >>> cmp = funnel.compare("sample_events/", by="experiment_arm",
+    ...                      options=funnel.CompareOptions(bootstrap=200))
+    >>> cmp.control, cmp.steps.filter(step="overall")["diff"][0] > 0
+    ('A', True)
+    """
+    # with a second dump, other_spec is that dump's spec
+    modes = {"other": other, "by": by, "split_at": split_at}
+    modes["other_spec"] = other_spec if other is None else None
+    given = [k for k, v in modes.items() if v is not None]
+    if len(given) != 1:
+        raise SpecError(
+            f"compare needs exactly one of other, by, split_at, other_spec; got {given or 'none'}",
+            hint="e.g. --by experiment_arm, a second dump, --split-at 2024-05-15 or --other-spec",
+        )
+    opts = options or CompareOptions()
+    aopts = analyze_options or AnalyzeOptions()
+    if by is not None:
+        result = analyze(source, spec, replace(aopts, by=tuple(dict.fromkeys((*aopts.by, by)))))
+        units = result.units
+        missing = units.filter(pl.col(by).is_null()).height
+        labels = sorted(units[by].drop_nulls().cast(pl.String).unique().to_list())
+        versions = [
+            Version(str(x), result.spec, units.filter(pl.col(by).cast(pl.String) == x))
+            for x in labels
+        ]
+        out = compare_versions(versions, opts, kind="arms").with_ledgers({"all": result.ledger})
+        if missing:
+            note = f"{missing} units have no {by} value and are left out"
+            out = replace(out, notes=(*out.notes, note))
+        return out
+    if split_at is not None:
+        cut = _split_time(split_at)
+        result = analyze(source, spec, aopts)
+        units = result.units
+        if units.height and units["entered_at"].dtype == pl.Datetime:
+            cut_lit = pl.lit(cut).cast(units["entered_at"].dtype)
+        else:
+            raise SchemaError("split_at: no units entered the funnel", hint="check the input")
+        versions = [
+            Version("before", result.spec, units.filter(pl.col("entered_at") < cut_lit)),
+            Version("after", result.spec, units.filter(pl.col("entered_at") >= cut_lit)),
+        ]
+        out = compare_versions(versions, opts, kind="periods")
+        note = f"before: units entering before {cut.isoformat()}; after: from then on"
+        return replace(out.with_ledgers({"all": result.ledger}), notes=(*out.notes, note))
+    if other is not None:
+        a = analyze(source, spec, aopts)
+        b = analyze(other, other_spec or spec, aopts)
+        la, lb = _label(source, "A"), _label(other, "B")
+        if la == lb:
+            la, lb = "A", "B"
+        versions = [Version(la, a.spec, a.units), Version(lb, b.spec, b.units)]
+        out = compare_versions(versions, opts, kind="dumps")
+        return out.with_ledgers({la: a.ledger, lb: b.ledger})
+    assert other_spec is not None
+    a = analyze(source, spec, aopts)
+    b = analyze(source, other_spec, aopts)
+    la, lb = a.spec.name, b.spec.name
+    if la == lb:
+        la, lb = f"{la} (control)", f"{lb} (other)"
+    versions = [Version(la, a.spec, a.units), Version(lb, b.spec, b.units)]
+    return compare_versions(versions, opts, kind="specs").with_ledgers({"all": a.ledger})
