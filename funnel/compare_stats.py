@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import binom, chisquare, mannwhitneyu, norm
+from scipy.stats import binom, chisquare, mannwhitneyu
 
-from funnel.stats import two_by_two_test, wilson_interval
+from funnel.stats import _z, two_by_two_test, wilson_interval
 
 __all__ = [
     "adjust_p",
@@ -114,7 +114,7 @@ def minimum_detectable_effect(
     """
     if n1 <= 0 or n0 <= 0 or not 0 < p0 < 1:
         return math.nan
-    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    z = _z(1 - alpha) + _z(2 * power - 1)  # two-sided quantile, then one-sided for power
     return float(z * math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0)))
 
 

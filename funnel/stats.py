@@ -10,6 +10,7 @@ well for small counts and rates near 0 or 1, unlike the normal ("Wald") interval
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=64)
 def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
