@@ -312,6 +312,23 @@ def _one_sided(
     return rows
 
 
+_CAUSES = {
+    "version": pl.String,
+    "cause": pl.String,
+    "metric": pl.String,
+    "control_n": pl.Int64,
+    "control_x": pl.Int64,
+    "control_rate": pl.Float64,
+    "n": pl.Int64,
+    "x": pl.Int64,
+    "rate": pl.Float64,
+    "diff": pl.Float64,
+    "diff_lo": pl.Float64,
+    "diff_hi": pl.Float64,
+    "p_value": pl.Float64,
+    "p_adjusted": pl.Float64,
+    "significant": pl.Boolean,
+}
 _ONE_SIDED = {
     "version": pl.String,
     "step": pl.String,
@@ -388,6 +405,7 @@ def compare_versions(
     step_rows, counts = _step_rows(versions, shared, align, opts)
     timing_rows = _timing_rows(versions, shared, align, opts)
     cause_rows, mix = _cause_rows(versions, opts)
+    mix_ok = all("primary_cause" in v.units.columns for v in versions)
     if mix and mix["min_expected"] < 5:
         notes.append("cause mix: some expected counts are below 5, the chi-square is rough")
     split = opts.expected_split
@@ -459,7 +477,7 @@ def compare_versions(
         versions=_frame(version_rows),
         steps=_frame(step_rows),
         timing=_frame(timing_rows),
-        causes=_frame(cause_rows) if cause_rows else None,
+        causes=_frame(cause_rows, _CAUSES if not cause_rows else None) if mix_ok else None,
         one_sided=_frame(_one_sided(versions, shared, align, opts), _ONE_SIDED),
         srm=srm,
         summary=summary,

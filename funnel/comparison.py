@@ -157,7 +157,7 @@ class Comparison:
             if r["significant"]:
                 word = "BETTER" if r["diff"] > 0 else "WORSE"
             else:
-                word = f"no significant difference (detectable: ±{_num(r['mde'] * 100)} pp)"
+                word = f"no significant difference (detectable: ±{_num(_scaled(r['mde']))} pp)"
             out.append(f"{head} — {word}")
         return out
 
@@ -197,7 +197,7 @@ class Comparison:
             lines.append(
                 f"| {_md(r['version'])} | {_md(r['step'])} | {_pct(r['control_rate'])} | "
                 f"{_pct(r['rate'])} | {_pp(r['diff'])} [{_pp(r['diff_lo'])}, "
-                f"{_pp(r['diff_hi'])}]{mark} | {_p(r['p_adjusted'])} | {_num(r['mde'] * 100)} |"
+                f"{_pp(r['diff_hi'])}]{mark} | {_p(r['p_adjusted'])} | {_num(_scaled(r['mde']))} |"
             )
         lines += ["", "| version | time | control median s | median s | difference s | p adj. |"]
         lines.append("|---|---|---:|---:|---:|---:|")
@@ -251,6 +251,10 @@ class Comparison:
 def _md(text: Any) -> str:
     """Text safe inside a Markdown table cell (no pipes, no HTML)."""
     return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def _scaled(v: float | None) -> float | None:
+    return None if v is None else v * 100
 
 
 def _num(v: Any) -> str:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import chi2, chi2_contingency, false_discovery_control, fisher_exact, norm, rankdata
+from scipy.stats import (
+    chi2,
+    chi2_contingency,
+    false_discovery_control,
+    fisher_exact,
+    norm,
+    rankdata,
+)
 
 from funnel import compare_stats as cs
 
