@@ -240,17 +240,17 @@ class FunnelSpec:
                 )
             )
         names = [s.name for s in steps]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(
+                f"steps: step name {dupes[0]!r} is used twice", hint="give each step a unique name"
+            )
         keys = [s.same_as or s.name for s in steps]
         twice = sorted({k for k in keys if keys.count(k) > 1})
         if twice:
             raise SpecError(
                 f"steps: two steps are compared as {twice[0]!r} (name or same_as)",
                 hint="each step must stand for a different step of the other version",
-            )
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SpecError(
-                f"steps: step name {dupes[0]!r} is used twice", hint="give each step a unique name"
             )
         exclusions = []
         for i, raw in enumerate(data.get("exclude", [])):

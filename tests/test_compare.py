@@ -365,3 +365,13 @@ def test_cli_compare_formats_and_gate(tmp_path):
     assert typo.exit_code == 1 and "did you mean 'purchase'" in typo.output
     srm = runner.invoke(main, [*base, "--expected-split", "80,20"])
     assert srm.exit_code == 0 and "WARNING: SAMPLE RATIO MISMATCH" in srm.output
+
+
+def test_same_as_is_validated():
+    steps = [{"name": "a", "event": "x"}, {"name": "b", "event": "y", "same_as": "a"}]
+    with pytest.raises(SpecError, match="compared as 'a'"):
+        funnel.FunnelSpec.from_dict({"steps": steps})
+    with pytest.raises(SpecError, match="same_as"):
+        funnel.FunnelSpec.from_dict({"steps": [{"name": "a", "event": "x", "same_as": 3}]})
+    spec = funnel.FunnelSpec.from_dict({"steps": [{"event": "x", "same_as": "pay"}]})
+    assert spec.to_dict()["steps"][0]["same_as"] == "pay"
