@@ -213,6 +213,13 @@ def _split(text: str | None) -> tuple[float, ...] | None:
         raise click.BadParameter(f"{text!r}: expected shares like 50,50") from None
 
 
+def _period(text: str) -> tuple[str, str]:
+    if ".." not in text:
+        raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2024-05-01..2024-05-08")
+    start, end = text.split("..", 1)
+    return start, end
+
+
 EXIT_WORSE = 3
 
 
@@ -220,6 +227,13 @@ EXIT_WORSE = 3
 @click.argument("events", nargs=-1, required=True)
 @click.option("--by", help="Compare the arms in this column (e.g. experiment_arm).")
 @click.option("--split-at", help="Compare units entering before vs from this ISO time on.")
+@click.option(
+    "--period",
+    "periods",
+    multiple=True,
+    metavar="START..END",
+    help="Compare units entering in these ranges (give two or more; the first is control).",
+)
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Funnel spec (TOML).")
 @click.option(
     "--other-spec",
@@ -257,6 +271,7 @@ def compare_cmd(
     events,
     by,
     split_at,
+    periods,
     spec_path,
     other_spec,
     control,
@@ -306,6 +321,7 @@ def compare_cmd(
             events[1] if len(events) == 2 else None,
             by=by,
             split_at=split_at,
+            periods=[_period(p) for p in periods] or None,
             spec=spec,
             other_spec=other,
             options=opts,

@@ -8,7 +8,9 @@ periods, once per dump or spec otherwise) and hands the per-unit tables to
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import polars as pl
 from funnel.analyze import AnalyzeOptions, Source, analyze
 from funnel.compare import CompareOptions, Version, compare_versions
 from funnel.comparison import Comparison
-from funnel.errors import SchemaError, SpecError
+from funnel.errors import SpecError
 from funnel.spec import FunnelSpec
 
 __all__ = ["compare"]
@@ -31,15 +33,35 @@ def _label(source: Source, fallback: str) -> str:
     return fallback
 
 
-def _split_time(value: str | dt.datetime) -> dt.datetime:
+def _split_time(value: str | dt.datetime, key: str = "split_at") -> dt.datetime:
     if isinstance(value, str):
         try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise SpecError(
-                f"split_at: {value!r} is not an ISO date or datetime", hint="e.g. 2024-05-15"
+                f"{key}: {value!r} is not an ISO date or datetime", hint="e.g. 2024-05-15"
             ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _periods(
+    periods: Sequence[tuple[str | dt.datetime, str | dt.datetime]],
+) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    if len(periods) < 2:
+        raise SpecError("periods: give two periods or more", hint="--period A..B --period C..D")
+    out = {}
+    for i, pair in enumerate(periods):
+        if len(pair) != 2:
+            raise SpecError(f"periods[{i}]: expected (start, end)", hint="--period A..B")
+        lo, hi = (_split_time(x, key=f"periods[{i}]") for x in pair)
+        if lo >= hi:
+            raise SpecError(f"periods[{i}]: the start is not before the end", hint="--period A..B")
+        text = [x.strip() if isinstance(x, str) else x.isoformat() for x in pair]
+        out[f"{text[0]}..{text[1]}"] = (lo, hi)
+    bounds = sorted(out.values())
+    if any(a[1] > b[0] for a, b in itertools.pairwise(bounds)):
+        raise SpecError("periods overlap", hint="a unit must belong to one period only")
+    return out
 
 
 def compare(
@@ -48,19 +70,22 @@ def compare(
     *,
     by: str | None = None,
     split_at: str | dt.datetime | None = None,
+    periods: Sequence[tuple[str | dt.datetime, str | dt.datetime]] | None = None,
     spec: FunnelSpec | None = None,
     other_spec: FunnelSpec | None = None,
     options: CompareOptions | None = None,
     analyze_options: AnalyzeOptions | None = None,
 ) -> Comparison:
     """Compare funnel versions; give exactly one of ``other``, ``by``, ``split_at``,
-    ``other_spec``.
+    ``periods``, ``other_spec``.
 
     - ``by="experiment_arm"``: arms of one dump (the value on each unit's entry event);
       the control is ``options.control`` or the first value in sort order.
     - ``other=PATH``: two dumps, ``source`` is the control (``other_spec``, when given, is
       the second dump's spec).
     - ``split_at="2024-05-15"``: units entering before (control) vs from that time on.
+    - ``periods=[(start, end), (start, end)]``: units entering in each half-open range
+      ``[start, end)``; the first range is the control, units in neither are left out.
     - ``other_spec=SPEC``: the same dump under ``spec`` (control) and ``other_spec``; steps
       are aligned by name or by ``same_as`` / ``options.align``.
 
@@ -71,13 +96,14 @@ def compare(
     ('A', True)
     """
     # with a second dump, other_spec is that dump's spec
-    modes = {"other": other, "by": by, "split_at": split_at}
+    modes = {"other": other, "by": by, "split_at": split_at, "periods": periods}
     modes["other_spec"] = other_spec if other is None else None
     given = [k for k, v in modes.items() if v is not None]
     if len(given) != 1:
         raise SpecError(
             f"compare needs exactly one of other, by, split_at, other_spec; got {given or 'none'}",
-            hint="e.g. --by experiment_arm, a second dump, --split-at 2024-05-15 or --other-spec",
+            hint="e.g. --by experiment_arm, a second dump, --split-at 2024-05-15, "
+            "--period A..B --period C..D or --other-spec",
         )
     opts = options or CompareOptions()
     aopts = analyze_options or AnalyzeOptions()
@@ -95,20 +121,28 @@ def compare(
             note = f"{missing} units have no {by} value and are left out"
             out = replace(out, notes=(*out.notes, note))
         return out
-    if split_at is not None:
-        cut = _split_time(split_at)
+    if split_at is not None or periods is not None:
         result = analyze(source, spec, aopts)
         units = result.units
-        if units.height and units["entered_at"].dtype == pl.Datetime:
-            cut_lit = pl.lit(cut).cast(units["entered_at"].dtype)
+        if split_at is not None:
+            cut = _split_time(split_at)
+            ranges = {"before": (None, cut), "after": (cut, None)}
+            note = f"before: units entering before {cut.isoformat()}; after: from then on"
         else:
-            raise SchemaError("split_at: no units entered the funnel", hint="check the input")
-        versions = [
-            Version("before", result.spec, units.filter(pl.col("entered_at") < cut_lit)),
-            Version("after", result.spec, units.filter(pl.col("entered_at") >= cut_lit)),
-        ]
+            ranges = _periods(periods)
+            note = "periods are half-open [start, end) on the time units entered the funnel"
+        versions = []
+        for label, (lo, hi) in ranges.items():
+            keep = pl.lit(True)
+            if lo is not None:
+                keep &= pl.col("entered_at") >= lo
+            if hi is not None:
+                keep &= pl.col("entered_at") < hi
+            versions.append(Version(label, result.spec, units.filter(keep)))
+        left = units.height - sum(v.units.height for v in versions)
+        if left:
+            note += f"; {left} units entered outside the periods and are left out"
         out = compare_versions(versions, opts, kind="periods")
-        note = f"before: units entering before {cut.isoformat()}; after: from then on"
         return replace(out.with_ledgers({"all": result.ledger}), notes=(*out.notes, note))
     if other is not None:
         a = analyze(source, spec, aopts)

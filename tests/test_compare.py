@@ -4,6 +4,7 @@ on A/A splits, power on the planted arm difference, alignment of differing specs
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import math
 
@@ -375,3 +376,19 @@ def test_same_as_is_validated():
         funnel.FunnelSpec.from_dict({"steps": [{"name": "a", "event": "x", "same_as": 3}]})
     spec = funnel.FunnelSpec.from_dict({"steps": [{"event": "x", "same_as": "pay"}]})
     assert spec.to_dict()["steps"][0]["same_as"] == "pay"
+
+
+def test_explicit_periods_are_half_open_and_leave_the_rest_out(sample):
+    periods = [("2024-05-06", "2024-05-13"), ("2024-05-13", "2024-05-20")]
+    cmp = funnel.compare(SAMPLE, periods=periods, options=CompareOptions(bootstrap=0))
+    entered = sample.units["entered_at"]
+    cuts = [dt.datetime(2024, 5, d, tzinfo=UTC) for d in (6, 13, 20)]
+    want = [int(((entered >= a) & (entered < b)).sum()) for a, b in itertools.pairwise(cuts)]
+    assert cmp.versions["units"].to_list() == want
+    assert cmp.versions["version"].to_list() == ["2024-05-06..2024-05-13", "2024-05-13..2024-05-20"]
+    left = sample.units.height - sum(want)
+    assert any(f"{left} units entered outside" in n for n in cmp.notes)
+    with pytest.raises(SpecError, match="overlap"):
+        funnel.compare(SAMPLE, periods=[("2024-05-06", "2024-05-14"), ("2024-05-13", "2024-05-20")])
+    with pytest.raises(SpecError, match="not an ISO date"):
+        funnel.compare(SAMPLE, periods=[("2024-05-06", "soon"), ("2024-05-13", "2024-05-20")])
