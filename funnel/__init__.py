@@ -19,7 +19,7 @@ from funnel.spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spe
 from funnel.stats import risk_ratio, wilson_interval
 from funnel.taxonomy import AttributionOptions, Cause
 from funnel.validate import Ledger, ValidateOptions
-from funnel.versions import compare
+from funnel.versions import compare, compare_arms
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,7 @@ __all__ = [
     "analyze",
     "builtin_spec",
     "compare",
+    "compare_arms",
     "compare_results",
     "order_events",
     "parse_duration",

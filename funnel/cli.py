@@ -20,10 +20,12 @@ from funnel.comparison import parse_gate
 from funnel.errors import FunnelError, SchemaError
 from funnel.load import LoadOptions
 from funnel.presets import PRESETS
+from funnel.progress import Progress
+from funnel.report import write_report
 from funnel.spec import FunnelSpec
 from funnel.text import format_causes, format_comparison, format_result
 from funnel.validate import ValidateOptions
-from funnel.versions import compare
+from funnel.versions import compare, compare_arms
 
 __all__ = ["main"]
 
@@ -59,6 +61,15 @@ def _options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rej
         trend_every={"day": "1d", "week": "1w"}[trend],
         rejects_path=rejects,
     )
+
+
+def _html_option(f):
+    return click.option(
+        "--html",
+        "html_out",
+        type=click.Path(dir_okay=False),
+        help="Also write a self-contained HTML report with charts (needs the report extra).",
+    )(f)
 
 
 def _input_options(f):
@@ -112,7 +123,11 @@ def main() -> None:
 @click.option("--by", multiple=True, help="Break down by this column (repeatable).")
 @click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
 )
 @click.option(
     "--sessions-out",
@@ -120,6 +135,7 @@ def main() -> None:
     help="Write the per-session (per-unit) table, with causes (.csv, .parquet or .json).",
 )
 @click.option("--no-causes", is_flag=True, help="Skip cause attribution.")
+@_html_option
 @_input_options
 def analyze_cmd(
     events,
@@ -129,6 +145,7 @@ def analyze_cmd(
     fmt,
     sessions_out,
     no_causes,
+    html_out,
     preset,
     maps,
     tz,
@@ -142,13 +159,19 @@ def analyze_cmd(
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        result = analyze(list(events), spec, replace(options, causes=not no_causes))
-        if sessions_out:
-            _write_frame(result.units, sessions_out)
+        with Progress(f"analysing {' '.join(events)}", quiet=quiet):
+            result = analyze(list(events), spec, replace(options, causes=not no_causes))
+            if sessions_out:
+                _write_frame(result.units, sessions_out)
+            if html_out:
+                write_report(html_out, result, inputs=list(events))
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(result.to_json() if fmt == "json" else format_result(result))
+    text = {"json": result.to_json, "markdown": result.to_markdown}.get(fmt)
+    click.echo(text() if text else format_result(result))
+    if html_out and not quiet:
+        click.echo(f"report written to {html_out}", err=True)
 
 
 @main.command("causes")
@@ -266,6 +289,7 @@ EXIT_WORSE = 3
     help="Exit 3 if STEP got significantly worse by more than THRESHOLD "
     "(0.01 or 1pp absolute, 5% relative). Repeatable.",
 )
+@_html_option
 @_input_options
 def compare_cmd(
     events,
@@ -285,6 +309,7 @@ def compare_cmd(
     no_causes,
     fmt,
     gates,
+    html_out,
     preset,
     maps,
     tz,
@@ -316,17 +341,21 @@ def compare_cmd(
             _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
             causes=not no_causes,
         )
-        cmp = compare(
-            events[0],
-            events[1] if len(events) == 2 else None,
-            by=by,
-            split_at=split_at,
-            periods=[_period(p) for p in periods] or None,
-            spec=spec,
-            other_spec=other,
-            options=opts,
-            analyze_options=aopts,
-        )
+        progress = Progress(f"comparing {' '.join(events)}", quiet=quiet)
+        with progress:
+            cmp = compare(
+                events[0],
+                events[1] if len(events) == 2 else None,
+                by=by,
+                split_at=split_at,
+                periods=[_period(p) for p in periods] or None,
+                spec=spec,
+                other_spec=other,
+                options=opts,
+                analyze_options=aopts,
+            )
+            if html_out:
+                write_report(html_out, comparison=cmp, inputs=list(events))
         failed = cmp.regressions(parsed)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -339,6 +368,50 @@ def compare_cmd(
         click.echo(f"FAIL: {msg}", err=True)
     if failed:
         sys.exit(EXIT_WORSE)
+
+
+@main.command("report")
+@click.argument("events", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", "out", default="report.html", show_default=True, help="The HTML file."
+)
+@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Funnel spec (TOML).")
+@click.option("--by", multiple=True, help="Break down by this column (repeatable).")
+@click.option("--compare-by", help="Also compare the versions in this column (e.g. an arm).")
+@click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@_input_options
+def report_cmd(
+    events,
+    out,
+    spec_path,
+    by,
+    compare_by,
+    trend,
+    preset,
+    maps,
+    tz,
+    unit,
+    min_time,
+    max_time,
+    rejects,
+    quiet,
+):
+    """Write one self-contained HTML report of EVENTS: funnel, timing, causes, trend,
+    comparison, ledger and spec, with charts; opens offline."""
+    try:
+        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+        extra = (compare_by,) if compare_by else ()
+        by = tuple(dict.fromkeys((*by, *extra)))
+        options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+        with Progress(f"reporting on {' '.join(events)}", quiet=quiet):
+            result = analyze(list(events), spec, options)
+            cmp = compare_arms(result, compare_by) if compare_by else None
+            write_report(out, result, cmp, inputs=list(events))
+    except FunnelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(f"report written to {out}")
 
 
 @main.command("validate")

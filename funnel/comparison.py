@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from funnel.errors import SpecError, did_you_mean
+from funnel.markdown import md_cell as _md
 from funnel.result import SCHEMA_VERSION, _clean, _html_table, frame_records
 from funnel.validate import Ledger
 
@@ -184,7 +185,7 @@ class Comparison:
 
     def to_markdown(self) -> str:
         """GitHub-flavoured Markdown for a pull-request comment: the verdict first."""
-        lines = [f"### Funnel comparison ({self.summary['kind']}, control `{self.control}`)", ""]
+        lines = [f"### Funnel comparison ({self.summary['kind']}, control {_md(self.control)})", ""]
         lines += [f"> **Warning:** {_md(w)}" for w in self.warnings]
         lines += [f"- {_md(v)}" for v in self.verdicts()]
         lines += [
@@ -227,6 +228,12 @@ class Comparison:
         lines += [f"- {_md(n)}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
+    def plot(self) -> Any:
+        """Per-step differences with intervals (a matplotlib ``Figure``; ``report`` extra)."""
+        from funnel.charts import comparison_chart
+
+        return comparison_chart(self)
+
     def __repr__(self) -> str:
         n = self.versions.height
         sig = int(self.primary()["significant"].sum())
@@ -246,11 +253,6 @@ class Comparison:
         if self.causes is not None:
             parts.append(_html_table(self.causes, "Abandonment by primary cause"))
         return "".join(parts) + "</div>"
-
-
-def _md(text: Any) -> str:
-    """Text safe inside a Markdown table cell (no pipes, no HTML)."""
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def _scaled(v: float | None) -> float | None:

@@ -97,6 +97,12 @@ class CauseTables:
         lead = f", top cause {top['cause'][0]!r}" if top.height and top["abandoned"][0] else ""
         return f"CauseTables({total} abandoned units, {self.summary.height} causes{lead})"
 
+    def plot(self) -> Any:
+        """Shares by primary cause with intervals (a matplotlib ``Figure``; ``report`` extra)."""
+        from funnel.charts import cause_chart
+
+        return cause_chart(self)
+
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
         parts.append(_html_table(self.summary, "Abandonment by primary cause"))
@@ -152,6 +158,21 @@ class FunnelResult:
     def to_json(self, *, include_units: bool = False, indent: int | None = 2) -> str:
         """Stable JSON (keys in a fixed order); see docs/json.md."""
         return json.dumps(self.to_dict(include_units=include_units), indent=indent)
+
+    def plot(self) -> Any:
+        """The funnel chart (a matplotlib ``Figure``; needs the ``report`` extra).
+
+        See :mod:`funnel.charts` for the timing, cause and trend charts.
+        """
+        from funnel.charts import funnel_chart
+
+        return funnel_chart(self)
+
+    def to_markdown(self) -> str:
+        """GitHub-flavoured Markdown: the headline first, then steps and causes."""
+        from funnel.markdown import result_markdown
+
+        return result_markdown(self)
 
     def __repr__(self) -> str:
         s = self.summary

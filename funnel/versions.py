@@ -19,10 +19,11 @@ import polars as pl
 from funnel.analyze import AnalyzeOptions, Source, analyze
 from funnel.compare import CompareOptions, Version, compare_versions
 from funnel.comparison import Comparison
-from funnel.errors import SpecError
+from funnel.errors import SchemaError, SpecError
+from funnel.result import FunnelResult
 from funnel.spec import FunnelSpec
 
-__all__ = ["compare"]
+__all__ = ["compare", "compare_arms"]
 
 
 def _label(source: Source, fallback: str) -> str:
@@ -61,6 +62,29 @@ def _periods(
     bounds = sorted(out.values())
     if any(a[1] > b[0] for a, b in itertools.pairwise(bounds)):
         raise SpecError("periods overlap", hint="a unit must belong to one period only")
+    return out
+
+
+def compare_arms(
+    result: FunnelResult, by: str, options: CompareOptions | None = None
+) -> Comparison:
+    """Compare the arms in column ``by`` of a result analysed with ``by`` among its
+    ``AnalyzeOptions.by`` (one analysis for the funnel and the comparison)."""
+    units = result.units
+    if by not in units.columns:
+        raise SchemaError(
+            f"column '{by}' is not in the result's units",
+            hint=f"analyse with AnalyzeOptions(by=('{by}',))",
+        )
+    missing = units.filter(pl.col(by).is_null()).height
+    labels = sorted(units[by].drop_nulls().cast(pl.String).unique().to_list())
+    versions = [
+        Version(str(x), result.spec, units.filter(pl.col(by).cast(pl.String) == x)) for x in labels
+    ]
+    out = compare_versions(versions, options, kind="arms").with_ledgers({"all": result.ledger})
+    if missing:
+        note = f"{missing} units have no {by} value and are left out"
+        out = replace(out, notes=(*out.notes, note))
     return out
 
 
@@ -109,18 +133,7 @@ def compare(
     aopts = analyze_options or AnalyzeOptions()
     if by is not None:
         result = analyze(source, spec, replace(aopts, by=tuple(dict.fromkeys((*aopts.by, by)))))
-        units = result.units
-        missing = units.filter(pl.col(by).is_null()).height
-        labels = sorted(units[by].drop_nulls().cast(pl.String).unique().to_list())
-        versions = [
-            Version(str(x), result.spec, units.filter(pl.col(by).cast(pl.String) == x))
-            for x in labels
-        ]
-        out = compare_versions(versions, opts, kind="arms").with_ledgers({"all": result.ledger})
-        if missing:
-            note = f"{missing} units have no {by} value and are left out"
-            out = replace(out, notes=(*out.notes, note))
-        return out
+        return compare_arms(result, by, opts)
     if split_at is not None or periods is not None:
         result = analyze(source, spec, aopts)
         units = result.units

@@ -1,0 +1,254 @@
+"""Charts of results as matplotlib figures (the ``report`` extra).
+
+Why matplotlib: the report must open offline as one file. Matplotlib draws static SVG that
+is inlined into the HTML — no JavaScript runtime to embed (plotly inlines ~3.5 MB per
+report, Vega-Lite needs its runtime too), nothing that can fail to load, and no console
+errors by construction; the same figure objects render in notebooks (``result.plot()``).
+Text from the data goes through matplotlib's XML escaping, and math parsing is switched off
+so a ``$`` in an event name stays a ``$``.
+
+Every function takes a result and returns a ``matplotlib.figure.Figure``; none collects
+events (the result's small tables are already in memory).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from funnel.errors import FunnelError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from funnel.comparison import Comparison
+    from funnel.result import CauseTables, FunnelResult
+
+__all__ = [
+    "cause_chart",
+    "comparison_chart",
+    "funnel_chart",
+    "timing_chart",
+    "to_svg",
+    "trend_chart",
+]
+
+_BLUE, _RED, _GREY, _GREEN = "#3b6ea8", "#c8553d", "#9aa5b1", "#4f8a4b"
+_RC = {
+    "text.parse_math": False,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "funnel",  # stable element ids: the same data gives the same file
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no screen: draw to files only
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - depends on the install
+        raise FunnelError(
+            "charts need matplotlib", hint="pip install 'checkout-funnel[report]'"
+        ) from None
+    return Figure
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    _pyplot()
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure_cls = _pyplot()
+    return figure_cls(figsize=(width, height), layout="constrained")
+
+
+def funnel_chart(result: FunnelResult) -> Figure:
+    """Units entering each step as bars, with the drop-off between steps.
+
+    >>> import funnel
+    >>> fig = funnel.analyze("sample_events/").plot()
+    >>> len(fig.axes[0].patches)
+    5
+    """
+    steps = result.steps
+    with _style():
+        fig = _figure(7, 0.55 * steps.height + 1.2)
+        ax = fig.add_subplot()
+        names = steps["step"].to_list()[::-1]
+        entered = steps["entered"].to_list()[::-1]
+        ax.barh(names, entered, color=_BLUE)
+        top = max(entered) if entered else 1
+        for y, (n, rate) in enumerate(
+            zip(entered, steps["conversion_from_entry"].to_list()[::-1], strict=True)
+        ):
+            label = f"{n:,}" + (f"  ({rate:.1%} of entry)" if rate is not None else "")
+            ax.text(n + top * 0.01, y, label, va="center")
+        for i, row in enumerate(steps.head(steps.height - 1).iter_rows(named=True)):
+            y = steps.height - 1 - i
+            if row["drop_off"]:
+                ax.annotate(
+                    f"−{row['drop_off']:,} ({row['drop_off_rate']:.0%})",
+                    xy=(top * 1.02, y - 0.5),
+                    color=_RED,
+                    va="center",
+                    annotation_clip=False,
+                )
+        ax.set_xlim(0, top * 1.35)
+        ax.set_xlabel(f"{result.spec.unit} entering the step")
+        ax.set_title(f"Funnel '{result.spec.name}': drop-off between steps in red", loc="left")
+    return fig
+
+
+def timing_chart(result: FunnelResult) -> Figure:
+    """Time per transition and to convert: p25-p75 box, median, whiskers to p10..p90-ish
+    (p90 and p95 marked), seconds on a log scale."""
+    t = result.timing.filter(pl.col("kind") != "time_at_exit", pl.col("n") > 0)
+    labels = [
+        f"{a} → {b}" if k == "step" else "time to convert"
+        for k, a, b in t.select("kind", "from_step", "to_step").iter_rows()
+    ]
+    with _style():
+        fig = _figure(7, 0.5 * max(1, t.height) + 1.2)
+        ax = fig.add_subplot()
+        stats = [
+            {
+                "label": lab,
+                "q1": r["p25_s"],
+                "med": r["median_s"],
+                "q3": r["p75_s"],
+                "whislo": r["p25_s"],
+                "whishi": r["p90_s"],
+                "mean": r["mean_s"],
+                "fliers": [r["p95_s"]],
+            }
+            for lab, r in zip(labels, t.iter_rows(named=True), strict=True)
+        ][::-1]
+        if stats:
+            ax.bxp(
+                stats,
+                orientation="horizontal",
+                showmeans=True,
+                patch_artist=True,
+                boxprops={"facecolor": "#dbe6f3"},
+                flierprops={"marker": "|"},
+            )
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(_plain())  # no mathtext: parse_math is off
+        ax.set_xlabel("seconds (box p25–p75, line median, ▲ mean, whisker p90, | p95)")
+        ax.set_title("Time per step", loc="left")
+    return fig
+
+
+def cause_chart(causes: CauseTables) -> Figure:
+    """Abandoned units by primary cause: share with interval, and cart value at risk."""
+    s = causes.summary.filter(pl.col("abandoned") > 0)
+    with _style():
+        fig = _figure(7, 0.4 * max(1, s.height) + 1.3)
+        ax = fig.add_subplot()
+        names = s["cause"].to_list()[::-1]
+        share = s["share"].to_list()[::-1]
+        # interval bounds can miss the rate by a rounding error: clip at 0
+        lo = [max(0.0, a - b) for a, b in zip(share, s["share_lo"].to_list()[::-1], strict=True)]
+        hi = [max(0.0, b - a) for a, b in zip(share, s["share_hi"].to_list()[::-1], strict=True)]
+        colors = [_GREY if n == "unexplained" else _RED for n in names]
+        ax.barh(names, share, xerr=[lo, hi], color=colors, ecolor="#333")
+        for y, (v, risk) in enumerate(zip(share, s["value_at_risk"].to_list()[::-1], strict=True)):
+            ax.text(v + 0.01, y, f"{v:.0%} · value at risk {risk:,.0f}", va="bottom", fontsize=8)
+        ax.xaxis.set_major_formatter(_percent())
+        ax.set_xlim(0, min(1.0, max([*share, 0.1]) * 1.5))
+        ax.set_title("Why abandoned units left (primary cause, 95% interval)", loc="left")
+    return fig
+
+
+def trend_chart(result: FunnelResult) -> Figure:
+    """Conversion per period of entry with its Wilson interval, and units per period."""
+    t = result.trend
+    with _style():
+        fig = _figure(7, 2.6)
+        ax = fig.add_subplot()
+        x = t["period"].to_list()
+        ax.fill_between(
+            x,
+            t["conversion_lo"].to_list(),
+            t["conversion_hi"].to_list(),
+            color="#dbe6f3",
+            label="95% interval",
+        )
+        ax.plot(x, t["conversion"].to_list(), color=_BLUE, marker="o", ms=3, label="conversion")
+        ax.yaxis.set_major_formatter(_percent())
+        ax2 = ax.twinx()
+        ax2.bar(x, t["units"].to_list(), color=_GREY, alpha=0.25, width=0.8)
+        ax2.set_ylabel(f"{result.spec.unit} entering")
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_title("Conversion by period of entry", loc="left")
+        fig.autofmt_xdate()
+    return fig
+
+
+def comparison_chart(cmp: Comparison) -> Figure:
+    """Per shared step (and overall): treatment minus control in percentage points with
+    the 95% interval; significant differences (adjusted) are filled."""
+    rows = cmp.primary().filter(pl.col("test") != "none")
+    versions = rows["version"].unique(maintain_order=True).to_list()
+    with _style():
+        fig = _figure(7, 0.45 * max(1, rows.height) + 1.4)
+        ax = fig.add_subplot()
+        labels, ys = [], 0
+        for v in versions:
+            part = rows.filter(version=v)
+            for r in part.iter_rows(named=True):  # a handful of steps
+                d, lo, hi = (r[c] * 100 for c in ("diff", "diff_lo", "diff_hi"))
+                color = _GREEN if d > 0 else _RED
+                ax.errorbar(
+                    d,
+                    ys,
+                    xerr=[[d - lo], [hi - d]],
+                    fmt="o",
+                    color=color,
+                    mfc=color if r["significant"] else "white",
+                    capsize=3,
+                )
+                labels.append(f"{v}: {r['step']}")
+                ys += 1
+        ax.axvline(0, color="#333", lw=0.8)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"difference vs {cmp.control}, percentage points (filled: significant)")
+        ax.set_title("Conversion from entry: difference with 95% interval", loc="left")
+    return fig
+
+
+def _plain() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+
+
+def _percent() -> Any:
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0, decimals=0)
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog), for HTML."""
+    buf = io.StringIO()
+    with _style():
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
