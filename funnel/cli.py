@@ -6,104 +6,32 @@ Exit codes: 0 success, 1 a funnel error (bad input, bad spec: message and hint o
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
-import polars as pl
 
-from funnel.analyze import AnalyzeOptions, analyze, validate
+from funnel.analyze import analyze, validate
+from funnel.cli_options import (
+    analyze_options,
+    html_option,
+    input_options,
+    mapping,
+    period,
+    shares,
+    write_frame,
+)
 from funnel.compare import CompareOptions
 from funnel.comparison import parse_gate
-from funnel.errors import FunnelError, SchemaError
-from funnel.load import LoadOptions
-from funnel.presets import PRESETS
+from funnel.errors import FunnelError
 from funnel.progress import Progress
 from funnel.report import write_report
 from funnel.spec import FunnelSpec
 from funnel.text import format_causes, format_comparison, format_result
-from funnel.validate import ValidateOptions
 from funnel.versions import compare, compare_arms
 
 __all__ = ["main"]
-
-
-def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter(f"{pair!r}: expected CANONICAL=COLUMN, e.g. user_id=visitor")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _time(text: str | None) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date or datetime") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
-def _options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
-    validate_opts = ValidateOptions(max_time=_time(max_time))
-    if min_time:
-        validate_opts = ValidateOptions(min_time=_time(min_time), max_time=_time(max_time))
-    return AnalyzeOptions(
-        load=LoadOptions(preset=preset, mapping=_mapping(maps), timezone=tz, timestamp_unit=unit),
-        validate=validate_opts,
-        by=tuple(by),
-        trend_every={"day": "1d", "week": "1w"}[trend],
-        rejects_path=rejects,
-    )
-
-
-def _html_option(f):
-    return click.option(
-        "--html",
-        "html_out",
-        type=click.Path(dir_okay=False),
-        help="Also write a self-contained HTML report with charts (needs the report extra).",
-    )(f)
-
-
-def _input_options(f):
-    for opt in reversed(
-        [
-            click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Export shape."),
-            click.option(
-                "--map",
-                "maps",
-                multiple=True,
-                metavar="CANONICAL=COLUMN",
-                help="Column mapping, e.g. --map user_id=visitor (repeatable).",
-            ),
-            click.option(
-                "--tz", default="UTC", show_default=True, help="Zone of naive timestamps."
-            ),
-            click.option(
-                "--timestamp-unit",
-                "unit",
-                type=click.Choice(["s", "ms", "us", "ns"]),
-                help="Unit of epoch-number timestamps (inferred if all values agree).",
-            ),
-            click.option("--min-time", help="Reject rows before this (ISO; default 2000-01-01)."),
-            click.option("--max-time", help="Reject rows after this (ISO; default: now)."),
-            click.option(
-                "--rejects",
-                type=click.Path(dir_okay=False),
-                help="Write rejected rows with their reason (.csv or .parquet).",
-            ),
-            click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
-        ]
-    ):
-        f = opt(f)
-    return f
 
 
 @click.group()
@@ -135,8 +63,8 @@ def main() -> None:
     help="Write the per-session (per-unit) table, with causes (.csv, .parquet or .json).",
 )
 @click.option("--no-causes", is_flag=True, help="Skip cause attribution.")
-@_html_option
-@_input_options
+@html_option
+@input_options
 def analyze_cmd(
     events,
     spec_path,
@@ -158,11 +86,11 @@ def analyze_cmd(
     """Analyse EVENTS (files, folders or globs) with a funnel spec."""
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+        options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
         with Progress(f"analysing {' '.join(events)}", quiet=quiet):
             result = analyze(list(events), spec, replace(options, causes=not no_causes))
             if sessions_out:
-                _write_frame(result.units, sessions_out)
+                write_frame(result.units, sessions_out)
             if html_out:
                 write_report(html_out, result, inputs=list(events))
     except FunnelError as exc:
@@ -195,7 +123,7 @@ def analyze_cmd(
     type=click.Path(dir_okay=False),
     help="Write the per-session table with primary cause and causes.",
 )
-@_input_options
+@input_options
 def causes_cmd(
     events,
     spec_path,
@@ -214,33 +142,17 @@ def causes_cmd(
     """Why shoppers left: the cause tables of EVENTS alone (see docs/causes.md)."""
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        options = _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+        options = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
         result = analyze(list(events), spec, options)
         causes = result.causes
         if evidence_out:
-            _write_frame(causes.evidence, evidence_out)
+            write_frame(causes.evidence, evidence_out)
         if sessions_out:
-            _write_frame(result.units, sessions_out)
+            write_frame(result.units, sessions_out)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(causes.to_json() if fmt == "json" else format_causes(causes))
-
-
-def _split(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected shares like 50,50") from None
-
-
-def _period(text: str) -> tuple[str, str]:
-    if ".." not in text:
-        raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2024-05-01..2024-05-08")
-    start, end = text.split("..", 1)
-    return start, end
 
 
 EXIT_WORSE = 3
@@ -289,8 +201,8 @@ EXIT_WORSE = 3
     help="Exit 3 if STEP got significantly worse by more than THRESHOLD "
     "(0.01 or 1pp absolute, 5% relative). Repeatable.",
 )
-@_html_option
-@_input_options
+@html_option
+@input_options
 def compare_cmd(
     events,
     by,
@@ -330,15 +242,15 @@ def compare_cmd(
             control=control,
             alpha=alpha,
             adjust=adjust,
-            expected_split=_split(expected_split),
+            expected_split=shares(expected_split),
             bootstrap=bootstrap,
             seed=seed,
-            align=_mapping(align),
+            align=mapping(align),
             crossovers="keep" if keep_crossovers else "drop",
         )
         parsed = [parse_gate(g) for g in gates]
         aopts = replace(
-            _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
+            analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
             causes=not no_causes,
         )
         progress = Progress(f"comparing {' '.join(events)}", quiet=quiet)
@@ -348,7 +260,7 @@ def compare_cmd(
                 events[1] if len(events) == 2 else None,
                 by=by,
                 split_at=split_at,
-                periods=[_period(p) for p in periods] or None,
+                periods=[period(p) for p in periods] or None,
                 spec=spec,
                 other_spec=other,
                 options=opts,
@@ -379,7 +291,7 @@ def compare_cmd(
 @click.option("--by", multiple=True, help="Break down by this column (repeatable).")
 @click.option("--compare-by", help="Also compare the versions in this column (e.g. an arm).")
 @click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
-@_input_options
+@input_options
 def report_cmd(
     events,
     out,
@@ -402,7 +314,7 @@ def report_cmd(
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         extra = (compare_by,) if compare_by else ()
         by = tuple(dict.fromkeys((*by, *extra)))
-        options = _options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+        options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
         with Progress(f"reporting on {' '.join(events)}", quiet=quiet):
             result = analyze(list(events), spec, options)
             cmp = compare_arms(result, compare_by) if compare_by else None
@@ -417,13 +329,12 @@ def report_cmd(
 @main.command("validate")
 @click.argument("events", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@_input_options
+@input_options
 def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, rejects, quiet):
     """Check EVENTS against the data contract: schema and ledger only."""
     try:
-        ledger = validate(
-            list(events), _options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
-        )
+        opts = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+        ledger = validate(list(events), opts)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -446,17 +357,6 @@ def simulate_cmd(out, users, seed, days, truth):
     if truth:
         causes.write_parquet(truth)
     click.echo(f"wrote {events.height:,} events to {Path(out) / 'events.parquet'}")
-
-
-def _write_frame(df: pl.DataFrame, path: str) -> None:
-    if path.endswith(".parquet"):
-        df.write_parquet(path)
-    elif path.endswith(".json"):
-        df.write_json(path)
-    elif path.endswith(".csv"):
-        df.write_csv(path)
-    else:
-        raise SchemaError(f"{path}: unknown output type", hint="use .csv, .parquet or .json")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,129 @@
+"""Command-line options and small parsers shared by the commands of :mod:`funnel.cli`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+import polars as pl
+
+from funnel.analyze import AnalyzeOptions
+from funnel.errors import SchemaError
+from funnel.load import LoadOptions
+from funnel.presets import PRESETS
+from funnel.validate import ValidateOptions
+
+__all__ = [
+    "analyze_options",
+    "html_option",
+    "input_options",
+    "mapping",
+    "period",
+    "shares",
+    "write_frame",
+]
+
+
+def mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"{pair!r}: expected CANONICAL=COLUMN, e.g. user_id=visitor")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or datetime") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
+    validate_opts = ValidateOptions(max_time=parse_time(max_time))
+    if min_time:
+        validate_opts = ValidateOptions(
+            min_time=parse_time(min_time), max_time=parse_time(max_time)
+        )
+    return AnalyzeOptions(
+        load=LoadOptions(preset=preset, mapping=mapping(maps), timezone=tz, timestamp_unit=unit),
+        validate=validate_opts,
+        by=tuple(by),
+        trend_every={"day": "1d", "week": "1w"}[trend],
+        rejects_path=rejects,
+    )
+
+
+def html_option(f):
+    return click.option(
+        "--html",
+        "html_out",
+        type=click.Path(dir_okay=False),
+        help="Also write a self-contained HTML report with charts (needs the report extra).",
+    )(f)
+
+
+def input_options(f):
+    for opt in reversed(
+        [
+            click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Export shape."),
+            click.option(
+                "--map",
+                "maps",
+                multiple=True,
+                metavar="CANONICAL=COLUMN",
+                help="Column mapping, e.g. --map user_id=visitor (repeatable).",
+            ),
+            click.option(
+                "--tz", default="UTC", show_default=True, help="Zone of naive timestamps."
+            ),
+            click.option(
+                "--timestamp-unit",
+                "unit",
+                type=click.Choice(["s", "ms", "us", "ns"]),
+                help="Unit of epoch-number timestamps (inferred if all values agree).",
+            ),
+            click.option("--min-time", help="Reject rows before this (ISO; default 2000-01-01)."),
+            click.option("--max-time", help="Reject rows after this (ISO; default: now)."),
+            click.option(
+                "--rejects",
+                type=click.Path(dir_okay=False),
+                help="Write rejected rows with their reason (.csv or .parquet).",
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+def shares(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected shares like 50,50") from None
+
+
+def period(text: str) -> tuple[str, str]:
+    if ".." not in text:
+        raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2024-05-01..2024-05-08")
+    start, end = text.split("..", 1)
+    return start, end
+
+
+def write_frame(df: pl.DataFrame, path: str) -> None:
+    if path.endswith(".parquet"):
+        df.write_parquet(path)
+    elif path.endswith(".json"):
+        df.write_json(path)
+    elif path.endswith(".csv"):
+        df.write_csv(path)
+    else:
+        raise SchemaError(f"{path}: unknown output type", hint="use .csv, .parquet or .json")
