@@ -165,8 +165,9 @@ def cause_chart(causes: CauseTables) -> Figure:
         hi = [max(0.0, b - a) for a, b in zip(share, s["share_hi"].to_list()[::-1], strict=True)]
         colors = [_GREY if n == "unexplained" else _RED for n in names]
         ax.barh(names, share, xerr=[lo, hi], color=colors, ecolor="#333")
-        for y, (v, risk) in enumerate(zip(share, s["value_at_risk"].to_list()[::-1], strict=True)):
-            ax.text(v + 0.01, y, f"{v:.0%} · value at risk {risk:,.0f}", va="bottom", fontsize=8)
+        risks = s["value_at_risk"].to_list()[::-1]
+        for y, (v, up, risk) in enumerate(zip(share, hi, risks, strict=True)):
+            ax.text(v + up + 0.01, y, f"{v:.0%} · value at risk {risk:,.0f}", va="center")
         ax.xaxis.set_major_formatter(_percent())
         ax.set_xlim(0, min(1.0, max([*share, 0.1]) * 1.5))
         ax.set_title("Why abandoned units left (primary cause, 95% interval)", loc="left")

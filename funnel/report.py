@@ -46,6 +46,8 @@ def _cell(v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else ""
     if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
         return f"{v:,.4g}" if abs(v) >= 1 or v == 0 else f"{v:.4f}"
     if isinstance(v, int):
         return f"{v:,}"
