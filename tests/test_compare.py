@@ -392,3 +392,17 @@ def test_explicit_periods_are_half_open_and_leave_the_rest_out(sample):
         funnel.compare(SAMPLE, periods=[("2024-05-06", "2024-05-14"), ("2024-05-13", "2024-05-20")])
     with pytest.raises(SpecError, match="not an ISO date"):
         funnel.compare(SAMPLE, periods=[("2024-05-06", "soon"), ("2024-05-13", "2024-05-20")])
+
+
+def test_users_as_units(sample):
+    spec = funnel.FunnelSpec.from_dict(
+        {"unit": "users", "steps": [{"name": n, "event": e} for n, e in CHECKOUT]}
+    )
+    cmp = funnel.compare(
+        SAMPLE, by="experiment_arm", spec=spec, options=CompareOptions(bootstrap=0)
+    )
+    assert cmp.versions["unit"].to_list() == ["users", "users"]
+    assert cmp.versions["units"].to_list() == cmp.versions["users"].to_list()
+    per_arm = sample.units.group_by("experiment_arm").agg(pl.col("user_id").n_unique())
+    want = dict(per_arm.iter_rows())
+    assert cmp.versions["users"].to_list() == [want["A"], want["B"]]
