@@ -406,3 +406,26 @@ def test_users_as_units(sample):
     per_arm = sample.units.group_by("experiment_arm").agg(pl.col("user_id").n_unique())
     want = dict(per_arm.iter_rows())
     assert cmp.versions["users"].to_list() == [want["A"], want["B"]]
+
+
+def test_cli_two_dumps_and_bh(tmp_path):
+    from click.testing import CliRunner
+    from scipy.stats import false_discovery_control
+
+    from funnel.cli import main
+
+    events = pl.read_parquet(SAMPLE + "events.parquet")
+    for arm in ("A", "B"):
+        events.filter(pl.col("experiment_arm") == arm).write_parquet(tmp_path / f"{arm}.parquet")
+    res = CliRunner().invoke(
+        main,
+        ["compare", str(tmp_path / "A.parquet"), str(tmp_path / "B.parquet"), "--adjust", "bh",
+         "--format", "json", "--bootstrap", "0"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["comparison"]["kind"] == "dumps" and data["comparison"]["adjust"] == "bh"
+    assert [v["version"] for v in data["versions"]] == ["A.parquet", "B.parquet"]
+    rows = [r for r in data["steps"] if r["metric"] == "conversion_from_entry" and r["p_value"]]
+    want = false_discovery_control([r["p_value"] for r in rows])
+    assert [r["p_adjusted"] for r in rows] == pytest.approx(list(want))
