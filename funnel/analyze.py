@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from funnel.cause_tables import build_causes
+from funnel.cause_tables import attribution_rows, build_causes
 from funnel.causes import evidence_details, row_flags
 from funnel.errors import SchemaError, closest
 from funnel.load import LoadedEvents, LoadOptions, scan_events
@@ -236,14 +236,17 @@ def analyze(
         pl.col("_first").sum().alias("sessions"),
         new_user.sum().alias("users"),
     )
-    dup, units, counted = pl.collect_all([dup, units_lf, counts], engine="in-memory")
+    plans = [dup, units_lf, counts]
+    if options.causes:  # in the same collect: the sessions are computed once for both
+        plans.append(attribution_rows(sess, spec, set(names)))
+    dup, units, counted, *attr_rows = pl.collect_all(plans, engine="in-memory")
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
     causes = None
     if options.causes:
         n_sessions = int(counted["sessions"][0])
         units, tables, cause_notes = build_causes(
-            sess, units, spec, set(names), n_sessions, details[0]
+            attr_rows[0], units, spec, set(names), n_sessions, details[0]
         )
         causes = CauseTables(**tables, notes=tuple(cause_notes))
     del ordered, sess

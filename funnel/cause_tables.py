@@ -30,6 +30,7 @@ from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
 from funnel.taxonomy import UNEXPLAINED
 
 __all__ = [
+    "attribution_rows",
     "build_causes",
     "cause_step_table",
     "cause_table",
@@ -202,8 +203,20 @@ def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -
     )
 
 
+def attribution_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> pl.LazyFrame:
+    """The columns of the sessionized rows that attribution reads (five plans read them;
+    :func:`funnel.analyze` collects this together with the units, so the sessions are
+    computed once). Never collects."""
+    value = spec.attribution.value if spec.attribution.value in names else None
+    drivers = [c for c in spec.attribution.drivers if c in names]
+    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_cm", "_uh", "_k"]
+    if spec.unit == "users" and spec.window_s is not None:
+        need.append("user_id")
+    return rows.select(*need, *([value] if value else []), *drivers)
+
+
 def build_causes(
-    rows: pl.LazyFrame,
+    rows: pl.DataFrame,
     units: pl.DataFrame,
     spec: FunnelSpec,
     names: set[str],
@@ -211,7 +224,7 @@ def build_causes(
     details: pl.DataFrame,
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], list[str]]:
     """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
-    tables by name; notes). ``rows`` carry ``_cm`` (:func:`funnel.causes.row_flags`);
+    tables by name; notes). ``rows`` are :func:`attribution_rows`, collected;
     ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
     from :func:`funnel.causes.evidence_details`. Collects (documented)."""
     notes = []
@@ -227,11 +240,6 @@ def build_causes(
         notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
-    # the columns attribution reads, materialised once: five plans read them
-    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_cm", "_uh", "_k"]
-    if spec.unit == "users" and spec.window_s is not None:
-        need.append("user_id")
-    rows = rows.select(*need, *([value] if value else []), *drivers).collect(engine="in-memory")
     rows = rows.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
     plans = [
