@@ -165,6 +165,11 @@ def compare_versions(
         )
     versions = sorted(versions, key=lambda v: v.label != control)
     notes, warnings = [], []
+    empty = [v.label for v in versions if v.units.height == 0]
+    if empty:
+        warnings.append(
+            f"no units entered the funnel in {', '.join(map(repr, empty))}: nothing to compare"
+        )
     units = {v.spec.unit for v in versions}
     if len(units) > 1:
         warnings.append(f"the versions count different units ({', '.join(sorted(units))})")

@@ -429,3 +429,12 @@ def test_cli_two_dumps_and_bh(tmp_path):
     rows = [r for r in data["steps"] if r["metric"] == "conversion_from_entry" and r["p_value"]]
     want = false_discovery_control([r["p_value"] for r in rows])
     assert [r["p_adjusted"] for r in rows] == pytest.approx(list(want))
+
+
+def test_an_empty_version_is_a_warning_not_a_crash():
+    versions = _arm_units(3, 0, False)
+    cmp = compare_versions(versions, CompareOptions(bootstrap=100), kind="dumps")
+    assert any("no units entered the funnel in 'B'" in w for w in cmp.warnings)
+    assert cmp.steps.filter(step="overall")["p_value"].is_null().all()
+    json.loads(cmp.to_json())
+    assert "Warning" in cmp.to_markdown()
