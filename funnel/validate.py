@@ -161,3 +161,17 @@ class Ledger:
             f"Ledger(rows={self.total()}, used={self.total('used')}, "
             f"duplicates={self.total('duplicate')}, rejected={self.total('rejected')})"
         )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        lines = "".join(f"<li>{html.escape(x.strip())}</li>" for x in self.summary_lines())
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.counts.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+            for row in self.counts.iter_rows()  # one row per file, outcome and reason
+        )
+        return (
+            f"<div><strong>{html.escape(repr(self))}</strong><ul>{lines}</ul>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )

@@ -228,3 +228,12 @@ def test_progress_shows_on_a_terminal_only_and_cleans_up():
     with Progress("x", stream=fast, delay=5, interval=0.01):
         time.sleep(0.05)
     assert fast.getvalue() == ""  # runs shorter than the delay print nothing
+
+
+def test_every_result_object_renders_in_a_notebook():
+    result = funnel.analyze(SAMPLE, options=funnel.AnalyzeOptions(by=("experiment_arm",)))
+    cmp = funnel.compare_arms(result, "experiment_arm", funnel.CompareOptions(bootstrap=0))
+    for obj in (result, result.causes, result.ledger, cmp):
+        page = obj._repr_html_()
+        assert page.startswith("<div>") and "<table>" in page and "<script" not in page
+        assert "\n" not in repr(obj)
