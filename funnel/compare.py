@@ -46,6 +46,13 @@ class CompareOptions:
     for the median differences; ``power`` for the minimum detectable effect;
     ``align``: step name -> name it is compared as (added to the specs' ``same_as``);
     ``crossovers``: ``drop`` (default) or ``keep`` units of users seen in two arms.
+
+    >>> CompareOptions(adjust="bh", expected_split=(90, 10)).alpha
+    0.05
+    >>> CompareOptions(adjust="bonferroni")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    funnel.errors.SpecError: adjust: 'bonferroni' is not one of ('holm', 'bh') ...
     """
 
     control: str | None = None

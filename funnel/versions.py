@@ -69,7 +69,15 @@ def compare_arms(
     result: FunnelResult, by: str, options: CompareOptions | None = None
 ) -> Comparison:
     """Compare the arms in column ``by`` of a result analysed with ``by`` among its
-    ``AnalyzeOptions.by`` (one analysis for the funnel and the comparison)."""
+    ``AnalyzeOptions.by`` (one analysis for the funnel and the comparison).
+
+    >>> import funnel
+    >>> result = funnel.analyze("sample_events/",
+    ...                         options=funnel.AnalyzeOptions(by=("experiment_arm",)))
+    >>> cmp = compare_arms(result, "experiment_arm", funnel.CompareOptions(bootstrap=0))
+    >>> cmp.versions["version"].to_list()
+    ['A', 'B']
+    """
     units = result.units
     if by not in units.columns:
         raise SchemaError(
