@@ -31,6 +31,7 @@ import polars as pl
 
 __all__ = [
     "SessionizeOptions",
+    "carried_columns",
     "content_hash",
     "order_events",
     "session_label",
@@ -82,6 +83,23 @@ def sort_keys(
     return frame
 
 
+def carried_columns(
+    frame: pl.LazyFrame, *, keep: list[str], use_column: bool = False, several_files: bool = False
+) -> pl.LazyFrame:
+    """The columns :func:`order_events` carries through the sort, in its order: user, time,
+    event, ``keep``, ``_file`` (several files), ``session_id`` (``use_column``), the keys
+    ``_uh``/``_k`` and the extra columns of :func:`sort_keys`. Never collects."""
+    names = frame.collect_schema().names()
+    extra = names[names.index("_k") + 1 :]
+    carried = ["user_id", "timestamp", "event", *keep]
+    if several_files:  # with one file the ledger knows it: no 10M-row text column
+        carried.append("_file")
+    if use_column and "session_id" in names:
+        carried.append("session_id")
+    carried = list(dict.fromkeys(c for c in carried if c in names and c not in extra))
+    return frame.select(*carried, "_uh", "_k", *extra)
+
+
 def order_events(
     frame: pl.LazyFrame,
     *,
@@ -106,19 +124,12 @@ def order_events(
     [False, False, True]
     """
     names = frame.collect_schema().names()
-    names_extra = []
-    if "_k" in names:
-        names_extra = names[names.index("_k") + 1 :]
-    else:
+    if "_k" not in names:
         frame = sort_keys(frame, rank=rank)
     if keep is not None:
-        carried = ["user_id", "timestamp", "event", *keep, *names_extra]
-        if several_files:  # with one file the ledger knows it: no 10M-row text column
-            carried.append("_file")
-        if use_column and "session_id" in names:
-            carried.append("session_id")
-        carried = list(dict.fromkeys(c for c in carried if c in [*names, *names_extra]))
-        frame = frame.select(*carried, "_uh", "_k")
+        frame = carried_columns(
+            frame, keep=keep, use_column=use_column, several_files=several_files
+        )
     keys = ["_uh"]
     if exact_users:
         keys.append("user_id")
