@@ -21,8 +21,11 @@ from funnel.result import CauseTables, FunnelResult
 from funnel.sessionize import (
     SessionizeOptions,
     carried_columns,
+    collect_sorted,
+    flag_duplicates,
     order_events,
     sessionize,
+    sort_key_names,
     sort_keys,
 )
 from funnel.spec import FunnelSpec, builtin_spec
@@ -219,31 +222,36 @@ def analyze(
     if options.causes:
         side = [evidence_details(keyed, detail, spec)]
     several = len(prepared.files) > 1
-    source = keyed
-    if not side:
-        # read, hash and select in the streaming engine (never every column at once), then
-        # sort in memory: ~10% lower peak at the same time (benchmarks/README.md). With the
-        # evidence side branch, one in-memory plan that shares the scan is faster.
-        pre = carried_columns(
-            keyed, keep=keep, use_column=sess_opts.use_column, several_files=several
-        )
-        source = pre.collect(engine="streaming").lazy()
     details: list[pl.DataFrame] = []
     for exact in (False, True):
-        # the one sort; materialised once because the ledger and the paths both read it
-        plan = order_events(
-            source,
-            use_column=sess_opts.use_column,
-            exact_users=exact,
-            several_files=several,
-            keep=keep,
-        )
-        ordered, *got = pl.collect_all([plan, *side], engine="in-memory")
-        details = got or details  # kept aside once; the exact re-sort does not change them
+        if side:
+            # the evidence side branch shares the scan with the sort: one in-memory plan
+            plan = order_events(
+                keyed,
+                use_column=sess_opts.use_column,
+                exact_users=exact,
+                several_files=several,
+                keep=keep,
+            )
+            ordered, *got = pl.collect_all([plan, *side], engine="in-memory")
+            details = got or details  # kept aside once; the exact re-sort keeps them
+            del plan
+        else:
+            # read, hash and select streaming (never every column at once), then sort the
+            # keys and gather column by column: a lower peak (benchmarks/README.md)
+            pre = carried_columns(
+                keyed, keep=keep, use_column=sess_opts.use_column, several_files=several
+            )
+            keys = sort_key_names(
+                pre.collect_schema().names(),
+                exact_users=exact,
+                use_column=sess_opts.use_column,
+                several_files=several,
+            )
+            ordered = flag_duplicates(collect_sorted(pre, keys).lazy()).collect(engine="in-memory")
         if exact or not ordered["_collision"].any():
             break
         side = []
-    del source, keyed  # the sorted copy is all that is needed from here
     dup = _duplicate_counts(ordered.lazy(), prepared.files)
     sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
     units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))

@@ -32,10 +32,13 @@ import polars as pl
 __all__ = [
     "SessionizeOptions",
     "carried_columns",
+    "collect_sorted",
     "content_hash",
+    "flag_duplicates",
     "order_events",
     "session_label",
     "sessionize",
+    "sort_key_names",
     "sort_keys",
 ]
 
@@ -130,6 +133,18 @@ def order_events(
         frame = carried_columns(
             frame, keep=keep, use_column=use_column, several_files=several_files
         )
+    keys = sort_key_names(
+        names, exact_users=exact_users, use_column=use_column, several_files=several_files
+    )
+    frame = frame.sort(keys)  # nulls_last=True doubled the cost of this sort (polars 2.1)
+    return flag_duplicates(frame)
+
+
+def sort_key_names(
+    names: list[str], *, exact_users: bool, use_column: bool, several_files: bool
+) -> list[str]:
+    """The sort order of :func:`order_events`: user hash (and the user itself when hashes
+    collide), provided session, time, the tie/content key ``_k``, and the file."""
     keys = ["_uh"]
     if exact_users:
         keys.append("user_id")
@@ -138,7 +153,12 @@ def order_events(
     keys += ["timestamp", "_k"]
     if several_files:
         keys.append("_file")
-    frame = frame.sort(keys)  # nulls_last=True doubled the cost of this sort (polars 2.1)
+    return keys
+
+
+def flag_duplicates(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """On rows sorted by :func:`sort_key_names`: ``_dup`` (an exact copy of the previous
+    row) and ``_collision`` (two users share a hash). Never collects."""
     same = [pl.col(c) == pl.col(c).shift(1) for c in ("_uh", "user_id", "timestamp", "_k")]
     dup = pl.all_horizontal(same).fill_null(False)
     collision = (
@@ -146,6 +166,26 @@ def order_events(
         & (pl.col("user_id") != pl.col("user_id").shift(1))
     ).fill_null(False)
     return frame.with_columns(dup.alias("_dup"), collision.alias("_collision"))
+
+
+def collect_sorted(plan: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
+    """Collect ``plan`` (streaming) and sort it by ``keys`` with a lower peak than
+    ``sort``: sort the keys and a row index, then gather one column at a time and let each
+    input column go. Collects (documented exception).
+
+    >>> lf = pl.LazyFrame({"k": [3, 1, 2], "v": ["c", "a", "b"]})
+    >>> collect_sorted(lf, ["k"])["v"].to_list()
+    ['a', 'b', 'c']
+    """
+    frame = plan.collect(engine="streaming")  # the only reference: columns can be freed
+    order = frame.select(keys).with_row_index("_i").sort(keys).get_column("_i")
+    columns = {}
+    for name in frame.columns:  # one column at a time: a loop over columns, not rows
+        column = frame.get_column(name)
+        frame = frame.drop(name)
+        columns[name] = column.rechunk().gather(order)
+        del column
+    return pl.DataFrame(columns)
 
 
 def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) -> pl.LazyFrame:
