@@ -178,14 +178,18 @@ def collect_sorted(plan: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
     ['a', 'b', 'c']
     """
     frame = plan.collect(engine="streaming")  # the only reference: columns can be freed
-    order = frame.select(keys).with_row_index("_i").sort(keys).get_column("_i")
-    columns = {}
+    names = frame.columns
+    by_keys = frame.select(keys).with_row_index("_i").sort(keys)
+    frame = frame.drop(keys)  # sorted already, in by_keys
+    order = by_keys.get_column("_i")
+    columns = {k: by_keys.get_column(k) for k in keys}
+    del by_keys
     for name in frame.columns:  # one column at a time: a loop over columns, not rows
         column = frame.get_column(name)
         frame = frame.drop(name)
         columns[name] = column.rechunk().gather(order)
         del column
-    return pl.DataFrame(columns)
+    return pl.DataFrame({name: columns[name] for name in names})
 
 
 def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) -> pl.LazyFrame:
