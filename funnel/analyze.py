@@ -224,30 +224,24 @@ def analyze(
     several = len(prepared.files) > 1
     details: list[pl.DataFrame] = []
     for exact in (False, True):
+        # the one sort; materialised once because the ledger and the paths both read it
+        pre = carried_columns(
+            keyed, keep=keep, use_column=sess_opts.use_column, several_files=several
+        )
+        keys = sort_key_names(
+            pre.collect_schema().names(),
+            exact_users=exact,
+            use_column=sess_opts.use_column,
+            several_files=several,
+        )
         if side:
             # the evidence side branch shares the scan with the sort: one in-memory plan
-            plan = order_events(
-                keyed,
-                use_column=sess_opts.use_column,
-                exact_users=exact,
-                several_files=several,
-                keep=keep,
-            )
+            plan = flag_duplicates(pre.sort(keys))
             ordered, *got = pl.collect_all([plan, *side], engine="in-memory")
             details = got or details  # kept aside once; the exact re-sort keeps them
-            del plan
         else:
             # read, hash and select streaming (never every column at once), then sort the
             # keys and gather column by column: a lower peak (benchmarks/README.md)
-            pre = carried_columns(
-                keyed, keep=keep, use_column=sess_opts.use_column, several_files=several
-            )
-            keys = sort_key_names(
-                pre.collect_schema().names(),
-                exact_users=exact,
-                use_column=sess_opts.use_column,
-                several_files=several,
-            )
             ordered = flag_duplicates(collect_sorted(pre, keys).lazy()).collect(engine="in-memory")
         if exact or not ordered["_collision"].any():
             break

@@ -165,13 +165,8 @@ class Ledger:
     def _repr_html_(self) -> str:
         import html
 
+        from funnel.result import _html_table  # deferred: result imports this module
+
         lines = "".join(f"<li>{html.escape(x.strip())}</li>" for x in self.summary_lines())
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.counts.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-            for row in self.counts.iter_rows()  # one row per file, outcome and reason
-        )
-        return (
-            f"<div><strong>{html.escape(repr(self))}</strong><ul>{lines}</ul>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-        )
+        table = _html_table(self.counts, "Rows by file, outcome and reason", self.counts.height)
+        return f"<div><strong>{html.escape(repr(self))}</strong><ul>{lines}</ul>{table}</div>"

@@ -133,7 +133,8 @@ def compare(
     given = [k for k, v in modes.items() if v is not None]
     if len(given) != 1:
         raise SpecError(
-            f"compare needs exactly one of other, by, split_at, other_spec; got {given or 'none'}",
+            "compare needs exactly one of other, by, split_at, periods, other_spec; "
+            f"got {given or 'none'}",
             hint="e.g. --by experiment_arm, a second dump, --split-at 2024-05-15, "
             "--period A..B --period C..D or --other-spec",
         )
