@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from funnel.cause_tables import attribution_rows, build_causes
-from funnel.causes import evidence_details, row_flags
+from funnel.causes import cause_rows, row_flags, shown_columns
 from funnel.errors import SchemaError, closest
 from funnel.load import LoadedEvents, LoadOptions, scan_events
 from funnel.presets import PRESETS
@@ -206,46 +206,51 @@ def analyze(
         use_column=spec.sessions.use_column,
     )
     keep = set(spec.property_columns()) | set(options.by)
+    schema = prepared.frame.collect_schema()
+    coded = {"event"}  # text columns read by value only ride through the sort as codes
     mask: list[pl.Expr] = []
-    side: list[pl.LazyFrame] = []
+    shown: set[str] = set()
+    aside = None
     if options.causes:
         user_causes = [x for x in spec.causes if not x.builtin]
         _check_columns(names, {c: f"cause {x.name}" for x in user_causes for c in x.columns()})
-        # causes are matched before the sort (a bit mask); only the value and driver
-        # columns ride along, and evidence details are kept aside for evidence rows only
-        cause_mask, detail = row_flags(spec, set(names))
-        mask = [cause_mask]
-        keep |= {spec.attribution.value, *spec.attribution.drivers} & set(names)
-    keep = sorted(keep)
+        # causes are matched while reading (a bit mask); the rows with a bit are kept
+        # aside, unsorted; only the value and driver columns ride through the sort
+        mask = [row_flags(spec, set(names))]
+        drivers = set(spec.attribution.drivers) & set(names)
+        coded |= {c for c in drivers - keep if schema[c] == pl.String}
+        keep |= drivers | ({spec.attribution.value} & set(names))
+        shown = set(shown_columns(spec, set(names)))
+
+        def aside(rows: pl.LazyFrame) -> pl.LazyFrame:
+            return cause_rows(rows, spec, set(names))
+
     totals, rejects = pl.collect_all(_ledger_frames(prepared))
     keyed = sort_keys(valid, rank=step_rank(spec), extra=mask)
-    if options.causes:
-        side = [evidence_details(keyed, detail, spec)]
     several = len(prepared.files) > 1
-    details: list[pl.DataFrame] = []
     for exact in (False, True):
-        # the one sort; materialised once because the ledger and the paths both read it
+        # the one sort: read, hash and select streaming (never every column at once), then
+        # sort the keys and gather column by column: a lower peak (benchmarks/README.md)
         pre = carried_columns(
-            keyed, keep=keep, use_column=sess_opts.use_column, several_files=several
-        )
+            keyed, keep=sorted(keep | shown), use_column=sess_opts.use_column, several_files=several
+        ).with_columns(pl.col(sorted(coded)).cast(pl.Categorical))
         keys = sort_key_names(
             pre.collect_schema().names(),
             exact_users=exact,
             use_column=sess_opts.use_column,
             several_files=several,
         )
-        if side:
-            # the evidence side branch shares the scan with the sort: one in-memory plan
-            plan = flag_duplicates(pre.sort(keys))
-            ordered, *got = pl.collect_all([plan, *side], engine="in-memory")
-            details = got or details  # kept aside once; the exact re-sort keeps them
-        else:
-            # read, hash and select streaming (never every column at once), then sort the
-            # keys and gather column by column: a lower peak (benchmarks/README.md)
-            ordered = flag_duplicates(collect_sorted(pre, keys).lazy()).collect(engine="in-memory")
+        rows, details = collect_sorted(
+            pre,
+            keys,
+            index="_read" if options.causes else None,
+            aside=aside,
+            unsorted=sorted(shown - keep) + (["_cm"] if options.causes else []),
+        )
+        ordered = flag_duplicates(rows.lazy()).collect(engine="in-memory")
+        del rows
         if exact or not ordered["_collision"].any():
             break
-        side = []
     dup = _duplicate_counts(ordered.lazy(), prepared.files)
     sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
     units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
@@ -265,7 +270,7 @@ def analyze(
     if options.causes:
         n_sessions = int(counted["sessions"][0])
         units, tables, cause_notes = build_causes(
-            attr_rows[0], units, spec, set(names), n_sessions, details[0]
+            attr_rows[0], units, spec, set(names), n_sessions, details
         )
         causes = CauseTables(**tables, notes=tuple(cause_notes))
     del ordered, sess

@@ -19,7 +19,9 @@ import polars as pl
 from funnel.causes import (
     attribute,
     cause_bit,
+    evidence_text,
     gather_by_sid,
+    place_rows,
     primary_causes,
     unit_lookup,
     unit_values,
@@ -209,7 +211,7 @@ def attribution_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> p
     computed once). Never collects."""
     value = spec.attribution.value if spec.attribution.value in names else None
     drivers = [c for c in spec.attribution.drivers if c in names]
-    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_cm", "_uh", "_k"]
+    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_read"]
     if spec.unit == "users" and spec.window_s is not None:
         need.append("user_id")
     return rows.select(*need, *([value] if value else []), *drivers)
@@ -226,7 +228,7 @@ def build_causes(
     """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
     tables by name; notes). ``rows`` are :func:`attribution_rows`, collected;
     ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
-    from :func:`funnel.causes.evidence_details`. Collects (documented)."""
+    from :func:`funnel.causes.cause_rows`. Collects (documented)."""
     notes = []
     wanted = set().union(*(c.columns() for c in spec.causes)) if spec.causes else set()
     missing = sorted(wanted - names)
@@ -240,12 +242,14 @@ def build_causes(
         notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
+    by_user = ["user_id"] if spec.unit == "users" and spec.window_s is not None else []
+    placed = place_rows(details, rows, n_sessions, by_user).collect(engine="in-memory").lazy()
     rows = rows.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
     plans = [
-        attribute(rows, units, spec, n_sessions),
+        attribute(placed, units, spec, n_sessions),
         unit_values(rows, value),
-        exposure_flags(rows, units, spec, unit_of_sid),
+        exposure_flags(placed, units, spec, unit_of_sid),
         feature_counts(rows, units, spec, drivers, unit_of_sid),
     ]
     # each plan reads the materialised rows; one by one measured no slower than collect_all
@@ -257,13 +261,14 @@ def build_causes(
     keys = units.select("_exit_sid", "user_id", "session_id", "exit_step")
     evidence = (
         evidence.join(keys, on="_exit_sid", how="left")
-        .join(details.unique(["_uh", "timestamp", "_k"]), on=["_uh", "timestamp", "_k"], how="left")
+        .join(details, on="_read", how="left")
+        .with_columns(evidence_text(spec, names))
         .select(
             "user_id",
             "session_id",
             "exit_step",
             "cause",
-            "event",
+            pl.col("event").cast(pl.String),
             "timestamp",
             "events_before_exit",
             "seconds_before_exit",

@@ -1,12 +1,13 @@
 """Why shoppers leave: evidence of each cause in every abandoned unit, and a primary cause.
 
-**Before the sort** (:func:`row_flags`), every row gets ``_cm``, a bit mask of the causes it
-is evidence-shaped for (bit ``i``: cause ``i``'s events and ``where``; bit ``32 + i``: its
-``unless_later`` condition), and ``_detail``, the ``show`` properties of evidence rows as
-text, kept aside for evidence-shaped rows only (:func:`evidence_details`). So one small
-column, not every property a cause reads, rides through the sort.
+**Before the sort**, in the streaming pass over the data, every row gets ``_cm``
+(:func:`row_flags`), a bit mask of the causes it is evidence-shaped for (bit ``i``: cause
+``i``'s events and ``where``; bit ``32 + i``: its ``unless_later`` condition). Only rows
+with a bit are kept aside (:func:`cause_rows`), with their ``show`` properties and read
+position ``_read``, so no cause column rides through the sort.
 
-**After the sort**, on the sessionized rows and the per-unit table:
+**After the sort**, :func:`place_rows` finds each of them in the sessionized rows (by
+position, a gather), and on those and the per-unit table:
 
 1. **Tail.** ``events_before_exit`` counts the rows after a row in its session (0 = the
    session's last event), ``seconds_before_exit`` the time to that last event.
@@ -26,6 +27,8 @@ rows. Never collects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 from funnel.spec import FunnelSpec
@@ -34,10 +37,13 @@ from funnel.taxonomy import UNEXPLAINED
 __all__ = [
     "attribute",
     "cause_bit",
-    "evidence_details",
+    "cause_rows",
+    "evidence_text",
     "gather_by_sid",
+    "place_rows",
     "primary_causes",
     "row_flags",
+    "shown_columns",
     "sid_lookup",
     "unit_lookup",
     "unit_values",
@@ -46,8 +52,8 @@ __all__ = [
 CANCEL_SHIFT = 32
 
 
-def row_flags(spec: FunnelSpec, names: set[str]) -> tuple[pl.Expr, pl.Expr]:
-    """``_cm`` (cause bit mask) and ``_detail`` (evidence properties), computed per row."""
+def row_flags(spec: FunnelSpec, names: set[str]) -> pl.Expr:
+    """``_cm``, the cause bit mask, computed per row (before the sort)."""
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
     # which bits an event name allows: one lookup per row instead of an is_in per cause
     by_event: dict[str, int] = {}
@@ -73,38 +79,74 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> tuple[pl.Expr, pl.Expr]:
                 else pl.lit(bit, pl.Int64)
             )
     if not spec.causes:
-        mask = pl.lit(0, pl.Int64)
-    else:
-        allowed = pl.col("event").replace_strict(
-            {e: b | any_event for e, b in by_event.items()},
-            default=any_event,
-            return_dtype=pl.Int64,
+        return pl.lit(0, pl.Int64).alias("_cm")
+    allowed = pl.col("event").replace_strict(
+        {e: b | any_event for e, b in by_event.items()},
+        default=any_event,
+        return_dtype=pl.Int64,
+    )
+    return (allowed & pl.sum_horizontal(conditions)).alias("_cm")
+
+
+def shown_columns(spec: FunnelSpec, names: set[str]) -> list[str]:
+    """The ``show`` columns of the causes that the data has."""
+    return sorted({col for c in spec.causes for col in c.show} & names)
+
+
+def cause_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> pl.LazyFrame:
+    """The rows with a cause bit, from rows in read order with ``_cm`` (:func:`row_flags`)
+    numbered ``_read``: ``_read``, ``_cm`` and the ``show`` properties (``_s0``, ``_s1``, ...
+    in :func:`shown_columns` order; :func:`evidence_text` writes them out). Never collects."""
+    shown = [pl.col(c).alias(f"_s{j}") for j, c in enumerate(shown_columns(spec, names))]
+    return rows.filter(pl.col("_cm") != 0).select("_read", "_cm", *shown)
+
+
+def place_rows(
+    cause: pl.DataFrame, rows: pl.DataFrame, n_sessions: int, extra: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """Find the rows of :func:`cause_rows` in the sessionized rows: ``_p`` (position),
+    ``_sid``, ``timestamp``, ``event``, ``_cm``, ``events_before_exit`` (rows after it in its
+    session; 0 = the session's last event) and ``seconds_before_exit``, in position order.
+    ``rows``: the sessionized rows (``_read``, ``_sid``, ``_last``, ``timestamp``,
+    ``_session_end``, ``event``, ``extra``). Duplicates (not in ``rows``) drop out. Never
+    collects."""
+    numbered = rows.lazy().with_row_index("_p").with_columns(pl.col("_p").cast(pl.Int64))
+    ends = numbered.select("_sid", "_p", "_last").filter(pl.col("_last")).collect()
+    last = sid_lookup(n_sessions, ends["_sid"], ends["_p"])
+    columns = ("_sid", "timestamp", "_session_end", "event", *extra)
+    # ``_cm`` by read position: a dense array (a scatter, then a gather; no join)
+    size = max(cause["_read"].max() or 0, rows["_read"].max() or 0) + 1  # type: ignore[operator]
+    by_read = pl.repeat(0, size, dtype=pl.Int64, eager=True)
+    if cause.height:
+        by_read = by_read.scatter(cause["_read"], cause["_cm"])
+    return (
+        numbered.select(
+            "_p", "_read", *columns, pl.lit(by_read).gather(pl.col("_read")).alias("_cm")
         )
-        mask = allowed & pl.sum_horizontal(conditions)
-    shown = sorted({col for c in spec.causes for col in c.show} - missing)
+        .filter(pl.col("_cm") != 0)
+        .with_columns(
+            (pl.lit(last).gather(pl.col("_sid")) - pl.col("_p")).alias("events_before_exit"),
+            ((pl.col("_session_end") - pl.col("timestamp")).dt.total_microseconds() / 1e6).alias(
+                "seconds_before_exit"
+            ),
+        )
+    )
+
+
+def evidence_text(spec: FunnelSpec, names: set[str]) -> pl.Expr:
+    """``_detail``, e.g. ``shipping=12.5, tax=3.1``: the ``show`` properties of the causes
+    a row is evidence-shaped for, over the columns of :func:`cause_rows`."""
     parts = []
-    for col in shown:
+    for j, col in enumerate(shown_columns(spec, names)):
         showing = [i for i, c in enumerate(spec.causes) if col in c.show]
         wanted = pl.lit(sum(1 << i for i in showing), pl.Int64)
         parts.append(
             pl.when((pl.col("_cm") & wanted) != 0).then(
-                pl.format("{}={}", pl.lit(col), pl.col(col).cast(pl.String))
+                pl.format("{}={}", pl.lit(col), pl.col(f"_s{j}").cast(pl.String))
             )
         )
     detail = pl.concat_str(parts, separator=", ", ignore_nulls=True) if parts else pl.lit(None)
-    return mask.alias("_cm"), detail.cast(pl.String).alias("_detail")
-
-
-def evidence_details(keyed: pl.LazyFrame, detail: pl.Expr, spec: FunnelSpec) -> pl.LazyFrame:
-    """``_detail`` of evidence-shaped rows only, keyed by the sort keys (``_uh``,
-    ``timestamp``, ``_k``; exact duplicates share them, so de-duplicate before joining).
-    Never collects."""
-    low = sum(1 << i for i in range(len(spec.causes)))
-    return (
-        keyed.filter((pl.col("_cm") & low) != 0)
-        .with_columns(detail)
-        .select("_uh", "timestamp", "_k", "_detail")
-    )
+    return detail.cast(pl.String).alias("_detail")
 
 
 def cause_bit(i: int, cancel: bool = False) -> pl.Expr:
@@ -123,30 +165,13 @@ def gather_by_sid(lookup: pl.Series) -> pl.Expr:
     return pl.lit(lookup).gather(pl.col("_sid")).alias(lookup.name)
 
 
-def _tail(rows: pl.LazyFrame, span: int) -> pl.LazyFrame:
-    """Rows among their session's last ``span``, with their distance to its end."""
-    pos = pl.int_range(pl.len(), dtype=pl.Int64)
-    return (
-        rows.with_columns(pos.alias("_row"))
-        .with_columns(
-            (pl.when(pl.col("_last")).then(pl.col("_row")).backward_fill() - pl.col("_row")).alias(
-                "events_before_exit"
-            ),
-            ((pl.col("_session_end") - pl.col("timestamp")).dt.total_microseconds() / 1e6).alias(
-                "seconds_before_exit"
-            ),
-        )
-        .filter(pl.col("events_before_exit") < span)
-    )
-
-
 def attribute(
     rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, n_sessions: int
 ) -> pl.LazyFrame:
     """The evidence of every abandoned unit: per unit (``_exit_sid``) and cause, the
     closest evidence, ordered closest first (then priority). Never collects.
 
-    ``rows``: sessionized rows with ``_cm``; ``units``: the per-unit table with
+    ``rows``: the cause rows placed by :func:`place_rows`; ``units``: the per-unit table with
     ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``.
     """
     causes = spec.causes
@@ -156,21 +181,22 @@ def attribute(
         return _empty_evidence()
     furthest = sid_lookup(n_sessions, keys, abandoned["_furthest"].rename("_furthest"))
     later = []  # cancelling rows later in the same session: running counts from the end
+    end = (pl.col("_sid") != pl.col("_sid").shift(-1)).fill_null(True)
     for i, c in enumerate(causes):
         if c.cancellable:
             n = cause_bit(i, cancel=True).cast(pl.Int64)
             after = n.cum_sum(reverse=True) - n  # cancels after this row, in all sessions
-            at_end = pl.when(pl.col("_last")).then(after).backward_fill()
+            at_end = pl.when(end).then(after).backward_fill()
             later.append((after - at_end).alias(f"_l{i}"))
     low = sum(1 << i for i in range(len(causes)))
     span = max(c.within_events for c in causes)
     tail = (
-        rows.with_columns(gather_by_sid(furthest))
-        # whole exit sessions of abandoned units: running values per session stay valid
+        # running values over the placed rows (in position order, each session's are its
+        # own), then the evidence-shaped rows near an exit, then abandoned units' exits
+        rows.with_columns(later)
+        .filter((pl.col("events_before_exit") < span) & ((pl.col("_cm") & low) != 0))
+        .with_columns(gather_by_sid(furthest))
         .filter(pl.col("_furthest").is_not_null())
-        .with_columns(later)
-        .pipe(_tail, span)
-        .filter((pl.col("_cm") & low) != 0)
     )
     flags = []
     for i, c in enumerate(causes):
@@ -195,8 +221,7 @@ def attribute(
                 "timestamp",
                 "events_before_exit",
                 "seconds_before_exit",
-                "_uh",
-                "_k",
+                "_read",
             )
             for i, c in enumerate(causes)
         ]
@@ -233,8 +258,7 @@ def _empty_evidence() -> pl.LazyFrame:
             "timestamp": pl.Datetime("us", "UTC"),
             "events_before_exit": pl.Int64,
             "seconds_before_exit": pl.Float64,
-            "_uh": pl.UInt64,
-            "_k": pl.UInt64,
+            "_read": pl.get_index_type(),
             "n_evidence": pl.UInt32,
         }
     )

@@ -55,32 +55,40 @@ def feature_counts(
 ) -> pl.LazyFrame:
     """Per feature: abandoned and converted units that have it. Never collects.
 
-    Rows find their unit by a gather on ``_sid``; a feature counts once per unit
-    (``n_unique``), so no (unit, feature) pairs are materialised.
+    Rows find their unit by a gather on ``_sid``; a feature counts once per unit: values
+    are coded (categorical) and (unit, code) pairs made unique as one 64-bit integer, after
+    dropping repeats of the previous row (a cheap first cut on the sorted rows).
     """
     step_events = sorted({e for s in spec.steps for e in s.events})
-    unit = pl.col("_unit")
-    tagged = (
-        rows.select("event", *columns, gather_by_sid(unit_of_sid))
-        .filter(unit.is_not_null())
-        .with_columns(pl.lit(units["converted"]).gather(unit).alias("_conv"))
-    )
+    unit, value = pl.col("_unit"), pl.col("_value")
+    tagged = rows.select("event", *columns, gather_by_sid(unit_of_sid)).filter(unit.is_not_null())
     sources = [("event", pl.col("event"), ~pl.col("event").is_in(step_events))]
     sources += [(c, pl.col(c).cast(pl.String), pl.col(c).is_not_null()) for c in columns]
+    converted = pl.lit(units["converted"]).gather(pl.col("_key") // (1 << 32))
     parts = [
         tagged.filter(keep)
-        .group_by(value.alias("_value"))
+        .select(unit, feature.alias("_value"))
+        .filter(((value != value.shift(1)) | (unit != unit.shift(1))).fill_null(True))
+        .select(
+            (unit * (1 << 32) + value.cast(pl.Categorical).to_physical().cast(pl.Int64)).alias(
+                "_key"
+            ),
+            value.cast(pl.Categorical),
+        )
+        .unique("_key")
+        .with_columns(converted.alias("_conv"))
+        .group_by("_value")
         .agg(
-            unit.filter(~pl.col("_conv")).n_unique().alias("abandoned_with"),
-            unit.filter(pl.col("_conv")).n_unique().alias("converted_with"),
+            (~pl.col("_conv")).sum().cast(pl.Int64).alias("abandoned_with"),
+            pl.col("_conv").sum().cast(pl.Int64).alias("converted_with"),
         )
         .select(
-            pl.concat_str(pl.lit(f"{name}="), pl.col("_value")).alias("feature"),
+            pl.concat_str(pl.lit(f"{name}="), value.cast(pl.String)).alias("feature"),
             pl.lit("event" if name == "event" else "property").alias("kind"),
-            pl.col("abandoned_with").cast(pl.Int64),
-            pl.col("converted_with").cast(pl.Int64),
+            "abandoned_with",
+            "converted_with",
         )
-        for name, value, keep in sources
+        for name, feature, keep in sources
     ]
     return pl.concat(parts)
 

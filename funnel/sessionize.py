@@ -25,6 +25,7 @@ users is ``"{user_id}/{start}"`` with the session's first timestamp, or
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -168,16 +169,34 @@ def flag_duplicates(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(dup.alias("_dup"), collision.alias("_collision"))
 
 
-def collect_sorted(plan: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
+def collect_sorted(
+    plan: pl.LazyFrame,
+    keys: list[str],
+    *,
+    index: str | None = None,
+    aside: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
+    unsorted: Sequence[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Collect ``plan`` (streaming) and sort it by ``keys`` with a lower peak than
     ``sort``: sort the keys and a row index, then gather one column at a time and let each
     input column go. Collects (documented exception).
 
+    ``index`` names a column of the sorted rows holding each row's position in the read
+    order; ``aside`` is a plan over the collected rows in that order (numbered by
+    ``index``), collected before the sort and returned second; ``unsorted`` columns are
+    read for ``aside`` only and not sorted.
+
     >>> lf = pl.LazyFrame({"k": [3, 1, 2], "v": ["c", "a", "b"]})
-    >>> collect_sorted(lf, ["k"])["v"].to_list()
+    >>> rows, _ = collect_sorted(lf, ["k"])
+    >>> rows["v"].to_list()
     ['a', 'b', 'c']
     """
     frame = plan.collect(engine="streaming")  # the only reference: columns can be freed
+    side = None
+    if aside is not None:
+        # a temporary: a name holding frame.lazy() would keep every column alive
+        side = aside(frame.lazy().with_row_index(index or "_i")).collect(engine="in-memory")
+    frame = frame.drop(unsorted)
     names = frame.columns
     by_keys = frame.select(keys).with_row_index("_i").sort(keys)
     frame = frame.drop(keys)  # sorted already, in by_keys
@@ -189,7 +208,10 @@ def collect_sorted(plan: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
         frame = frame.drop(name)
         columns[name] = column.rechunk().gather(order)
         del column
-    return pl.DataFrame({name: columns[name] for name in names})
+    if index is not None:
+        columns[index] = order.alias(index)
+        names.append(index)
+    return pl.DataFrame({name: columns[name] for name in names}), side
 
 
 def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) -> pl.LazyFrame:
