@@ -252,8 +252,8 @@ def build_causes(
         exposure_flags(placed, units, spec, unit_of_sid),
         feature_counts(rows, units, spec, drivers, unit_of_sid),
     ]
-    # each plan reads the materialised rows; one by one measured no slower than collect_all
-    evidence, values, flags, counts = (p.collect(engine="in-memory") for p in plans)
+    # the plans read the materialised rows; together they run side by side (measured faster)
+    evidence, values, flags, counts = pl.collect_all(plans, engine="in-memory")
     per_unit = primary_causes(evidence, units)
     units = units.join(per_unit, on="_exit_sid", how="left").join(
         values.rename({"_sid": "_exit_sid"}), on="_exit_sid", how="left"
