@@ -225,7 +225,6 @@ def analyze(
         def aside(rows: pl.LazyFrame) -> pl.LazyFrame:
             return cause_rows(rows, spec, set(names))
 
-    totals, rejects = pl.collect_all(_ledger_frames(prepared))
     keyed = sort_keys(valid, rank=step_rank(spec), extra=mask)
     several = len(prepared.files) > 1
     for exact in (False, True):
@@ -240,13 +239,15 @@ def analyze(
             use_column=sess_opts.use_column,
             several_files=several,
         )
-        rows, details = collect_sorted(
+        rows, details, ledger_counts = collect_sorted(
             pre,
             keys,
             index="_read" if options.causes else None,
             aside=aside,
             unsorted=sorted(shown - keep) + (["_cm"] if options.causes else []),
+            also=_ledger_frames(prepared),  # the ledger counts share the scan
         )
+        totals, rejects = ledger_counts
         ordered = flag_duplicates(rows.lazy()).collect(engine="in-memory")
         del rows
         if exact or not ordered["_collision"].any():

@@ -176,7 +176,8 @@ def collect_sorted(
     index: str | None = None,
     aside: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None,
     unsorted: Sequence[str] = (),
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    also: Sequence[pl.LazyFrame] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame | None, list[pl.DataFrame]]:
     """Collect ``plan`` (streaming) and sort it by ``keys`` with a lower peak than
     ``sort``: sort the keys and a row index, then gather one column at a time and let each
     input column go. Collects (documented exception).
@@ -184,14 +185,16 @@ def collect_sorted(
     ``index`` names a column of the sorted rows holding each row's position in the read
     order; ``aside`` is a plan over the collected rows in that order (numbered by
     ``index``), collected before the sort and returned second; ``unsorted`` columns are
-    read for ``aside`` only and not sorted.
+    read for ``aside`` only and not sorted; ``also``: plans collected in the same streaming
+    pass (they share the scan), returned third.
 
     >>> lf = pl.LazyFrame({"k": [3, 1, 2], "v": ["c", "a", "b"]})
-    >>> rows, _ = collect_sorted(lf, ["k"])
+    >>> rows, _, _ = collect_sorted(lf, ["k"])
     >>> rows["v"].to_list()
     ['a', 'b', 'c']
     """
-    frame = plan.collect(engine="streaming")  # the only reference: columns can be freed
+    # the only reference to the frame: its columns can be freed one by one
+    frame, *more = pl.collect_all([plan, *also], engine="streaming")
     side = None
     if aside is not None:
         # a temporary: a name holding frame.lazy() would keep every column alive
@@ -211,7 +214,7 @@ def collect_sorted(
     if index is not None:
         columns[index] = order.alias(index)
         names.append(index)
-    return pl.DataFrame({name: columns[name] for name in names}), side
+    return pl.DataFrame({name: columns[name] for name in names}), side, more
 
 
 def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) -> pl.LazyFrame:
