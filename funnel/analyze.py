@@ -263,7 +263,7 @@ def analyze(
     )
     plans = [dup, units_lf, counts]
     if options.causes:  # in the same collect: the sessions are computed once for both
-        plans.append(attribution_rows(sess, spec, set(names)))
+        plans += attribution_rows(sess, spec, set(names), details, ordered.height)
     dup, units, counted, *attr_rows = pl.collect_all(plans, engine="in-memory")
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
@@ -271,7 +271,7 @@ def analyze(
     if options.causes:
         n_sessions = int(counted["sessions"][0])
         units, tables, cause_notes = build_causes(
-            attr_rows[0], units, spec, set(names), n_sessions, details
+            *attr_rows, units, spec, set(names), n_sessions, details
         )
         causes = CauseTables(**tables, notes=tuple(cause_notes))
     del ordered, sess

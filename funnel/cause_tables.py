@@ -205,20 +205,25 @@ def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -
     )
 
 
-def attribution_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> pl.LazyFrame:
-    """The columns of the sessionized rows that attribution reads (five plans read them;
-    :func:`funnel.analyze` collects this together with the units, so the sessions are
-    computed once). Never collects."""
+def attribution_rows(
+    rows: pl.LazyFrame, spec: FunnelSpec, names: set[str], cause: pl.DataFrame, n_read: int
+) -> list[pl.LazyFrame]:
+    """What attribution reads of the sessionized rows: the columns for cart values and
+    drivers, and the cause rows placed in them (:func:`funnel.causes.place_rows`).
+    :func:`funnel.analyze` collects these with the units, so the sessions are computed
+    once. Never collects."""
     value = spec.attribution.value if spec.attribution.value in names else None
     drivers = [c for c in spec.attribution.drivers if c in names]
-    need = ["event", "timestamp", "_sid", "_last", "_session_end", "_read"]
-    if spec.unit == "users" and spec.window_s is not None:
-        need.append("user_id")
-    return rows.select(*need, *([value] if value else []), *drivers)
+    by_user = ["user_id"] if spec.unit == "users" and spec.window_s is not None else []
+    return [
+        rows.select("event", "_sid", "_last", *([value] if value else []), *drivers),
+        place_rows(cause, rows, n_read, by_user),
+    ]
 
 
 def build_causes(
     rows: pl.DataFrame,
+    placed: pl.DataFrame,
     units: pl.DataFrame,
     spec: FunnelSpec,
     names: set[str],
@@ -226,7 +231,7 @@ def build_causes(
     details: pl.DataFrame,
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], list[str]]:
     """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
-    tables by name; notes). ``rows`` are :func:`attribution_rows`, collected;
+    tables by name; notes). ``rows`` and ``placed`` are :func:`attribution_rows`, collected;
     ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
     from :func:`funnel.causes.cause_rows`. Collects (documented)."""
     notes = []
@@ -242,9 +247,7 @@ def build_causes(
         notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
-    by_user = ["user_id"] if spec.unit == "users" and spec.window_s is not None else []
-    placed = place_rows(details, rows, n_sessions, by_user).collect(engine="in-memory").lazy()
-    rows = rows.lazy()
+    rows, placed = rows.lazy(), placed.lazy()
     unit_of_sid = unit_lookup(units, n_sessions)
     plans = [
         attribute(placed, units, spec, n_sessions),

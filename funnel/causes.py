@@ -102,30 +102,36 @@ def cause_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> pl.Lazy
 
 
 def place_rows(
-    cause: pl.DataFrame, rows: pl.DataFrame, n_sessions: int, extra: Sequence[str] = ()
+    cause: pl.DataFrame, rows: pl.LazyFrame, n_read: int, extra: Sequence[str] = ()
 ) -> pl.LazyFrame:
-    """Find the rows of :func:`cause_rows` in the sessionized rows: ``_p`` (position),
-    ``_sid``, ``timestamp``, ``event``, ``_cm``, ``events_before_exit`` (rows after it in its
-    session; 0 = the session's last event) and ``seconds_before_exit``, in position order.
-    ``rows``: the sessionized rows (``_read``, ``_sid``, ``_last``, ``timestamp``,
-    ``_session_end``, ``event``, ``extra``). Duplicates (not in ``rows``) drop out. Never
-    collects."""
-    numbered = rows.lazy().with_row_index("_p").with_columns(pl.col("_p").cast(pl.Int64))
-    ends = numbered.select("_sid", "_p", "_last").filter(pl.col("_last")).collect()
-    last = sid_lookup(n_sessions, ends["_sid"], ends["_p"])
-    columns = ("_sid", "timestamp", "_session_end", "event", *extra)
+    """Find the rows of :func:`cause_rows` in the sessionized rows ``rows`` (with
+    ``_read``): ``_p`` (position), ``_sid``, ``timestamp``, ``event``, ``_cm``,
+    ``events_before_exit`` (rows after it in its session; 0 = the session's last event),
+    ``seconds_before_exit`` and ``extra``, in position order. ``n_read``: rows read (the
+    largest ``_read`` + 1). Duplicates (not in ``rows``) drop out. Never collects."""
     # ``_cm`` by read position: a dense array (a scatter, then a gather; no join)
-    size = max(cause["_read"].max() or 0, rows["_read"].max() or 0) + 1  # type: ignore[operator]
-    by_read = pl.repeat(0, size, dtype=pl.Int64, eager=True)
+    by_read = pl.repeat(0, max(n_read, 1), dtype=pl.Int64, eager=True)
     if cause.height:
         by_read = by_read.scatter(cause["_read"], cause["_cm"])
+    p = pl.col("_p")
     return (
-        numbered.select(
-            "_p", "_read", *columns, pl.lit(by_read).gather(pl.col("_read")).alias("_cm")
+        rows.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"),
+            pl.lit(by_read).gather(pl.col("_read")).alias("_cm"),
+        )
+        .with_columns(
+            (pl.when(pl.col("_last")).then(p).backward_fill() - p).alias("events_before_exit")
         )
         .filter(pl.col("_cm") != 0)
-        .with_columns(
-            (pl.lit(last).gather(pl.col("_sid")) - pl.col("_p")).alias("events_before_exit"),
+        .select(
+            "_p",
+            "_read",
+            "_sid",
+            "timestamp",
+            "event",
+            *extra,
+            "_cm",
+            "events_before_exit",
             ((pl.col("_session_end") - pl.col("timestamp")).dt.total_microseconds() / 1e6).alias(
                 "seconds_before_exit"
             ),
