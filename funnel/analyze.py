@@ -207,7 +207,8 @@ def analyze(
     )
     keep = set(spec.property_columns()) | set(options.by)
     schema = prepared.frame.collect_schema()
-    coded = {"event"}  # text columns read by value only ride through the sort as codes
+    # text read by value only rides through the sort as codes (u32), not strings
+    coded = {"event"} - set(options.by)
     mask: list[pl.Expr] = []
     shown: set[str] = set()
     aside = None

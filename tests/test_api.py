@@ -141,3 +141,17 @@ def test_cli_analyze_without_causes():
     res = CliRunner().invoke(main, ["analyze", SAMPLE, "--no-causes", "--format", "json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["causes"] is None
+
+
+def test_engine_codes_never_leak_into_results():
+    """Event and driver text ride through the sort as categorical codes; every table a
+    user sees has plain text, with or without a breakdown by a driver column."""
+    for by in ((), ("device",), ("event",)):
+        r = funnel.analyze(SAMPLE, options=funnel.AnalyzeOptions(by=by))
+        frames = [r.units, r.steps, r.timing, r.trend, *vars(r.causes).values()]
+        frames += [r.breakdown] if by else []
+        for frame in frames:
+            if isinstance(frame, pl.DataFrame):
+                assert pl.Categorical not in frame.schema.dtypes(), frame.columns
+        assert r.causes.evidence["event"].dtype == pl.String
+        assert set(r.causes.evidence["event"]) <= set(pl.read_parquet(SAMPLE + "/events.parquet")["event"])
