@@ -154,4 +154,5 @@ def test_engine_codes_never_leak_into_results():
             if isinstance(frame, pl.DataFrame):
                 assert pl.Categorical not in frame.schema.dtypes(), frame.columns
         assert r.causes.evidence["event"].dtype == pl.String
-        assert set(r.causes.evidence["event"]) <= set(pl.read_parquet(SAMPLE + "/events.parquet")["event"])
+        events = pl.read_parquet(SAMPLE + "/events.parquet")["event"]
+        assert set(r.causes.evidence["event"]) <= set(events)
