@@ -190,7 +190,8 @@ def analyze(
         preset = options.load.preset
         spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
     prepared = prepare(source, options, spec)
-    names = prepared.frame.collect_schema().names()
+    schema = prepared.frame.collect_schema()
+    names = schema.names()
     wanted = {c: "spec" for c in sorted(spec.property_columns())}
     wanted |= {c: "--by" for c in options.by}
     _check_columns(names, wanted)
@@ -206,7 +207,6 @@ def analyze(
         use_column=spec.sessions.use_column,
     )
     keep = set(spec.property_columns()) | set(options.by)
-    schema = prepared.frame.collect_schema()
     # text read by value only rides through the sort as codes (u32), not strings
     coded = {"event"} - set(options.by)
     mask: list[pl.Expr] = []

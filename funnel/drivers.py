@@ -62,19 +62,19 @@ def feature_counts(
     step_events = sorted({e for s in spec.steps for e in s.events})
     unit, value = pl.col("_unit"), pl.col("_value")
     tagged = rows.select("event", *columns, gather_by_sid(unit_of_sid)).filter(unit.is_not_null())
+    text = {c for c, t in rows.collect_schema().items() if t in (pl.String, pl.Categorical)}
     sources = [("event", pl.col("event"), ~pl.col("event").is_in(step_events))]
-    sources += [(c, pl.col(c).cast(pl.String), pl.col(c).is_not_null()) for c in columns]
+    sources += [
+        (c, pl.col(c) if c in text else pl.col(c).cast(pl.String), pl.col(c).is_not_null())
+        for c in columns
+    ]
     converted = pl.lit(units["converted"]).gather(pl.col("_key") // (1 << 32))
     parts = [
         tagged.filter(keep)
         .select(unit, feature.alias("_value"))
         .filter(((value != value.shift(1)) | (unit != unit.shift(1))).fill_null(True))
-        .select(
-            (unit * (1 << 32) + value.cast(pl.Categorical).to_physical().cast(pl.Int64)).alias(
-                "_key"
-            ),
-            value.cast(pl.Categorical),
-        )
+        .with_columns(value.cast(pl.Categorical))  # a no-op for columns coded already
+        .select((unit * (1 << 32) + value.to_physical().cast(pl.Int64)).alias("_key"), value)
         .unique("_key")
         .with_columns(converted.alias("_conv"))
         .group_by("_value")
