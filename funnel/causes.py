@@ -32,7 +32,6 @@ from collections.abc import Sequence
 import polars as pl
 
 from funnel.spec import FunnelSpec
-from funnel.taxonomy import UNEXPLAINED
 
 __all__ = [
     "attribute",
@@ -162,7 +161,7 @@ def cause_bit(i: int, cancel: bool = False) -> pl.Expr:
 
 def sid_lookup(n_sessions: int, sids: pl.Series, values: pl.Series) -> pl.Series:
     """A dense array indexed by session number: ``values`` at ``sids``, null elsewhere."""
-    out = pl.Series(values.name, [None] * (n_sessions + 1), dtype=values.dtype)
+    out = pl.repeat(None, n_sessions + 1, dtype=values.dtype, eager=True).alias(values.name)
     return out.scatter(sids, values) if sids.len() else out
 
 
@@ -181,7 +180,7 @@ def attribute(
     ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``.
     """
     causes = spec.causes
-    abandoned = units.filter(~pl.col("converted"))
+    abandoned = units.select("_exit_sid", "_furthest", "converted").filter(~pl.col("converted"))
     keys = abandoned["_exit_sid"]
     if not causes:
         return _empty_evidence()
@@ -242,16 +241,23 @@ def attribute(
     return evidence.drop("_priority")
 
 
-def primary_causes(evidence: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
-    """Per abandoned unit (``_exit_sid``): ``primary_cause`` (its first evidence row, the
-    closest to the exit) and ``causes`` (all, closest first); ``unexplained`` without any."""
-    per_cause = evidence.group_by("_exit_sid", maintain_order=True).agg(
-        pl.col("cause").first().alias("primary_cause"),
-        pl.col("cause").str.join(",").alias("causes"),
-    )
-    abandoned = units.filter(~pl.col("converted")).select("_exit_sid")
-    return abandoned.join(per_cause, on="_exit_sid", how="left").with_columns(
-        pl.col("primary_cause").fill_null(UNEXPLAINED), pl.col("causes").fill_null("")
+def primary_causes(evidence: pl.DataFrame) -> pl.DataFrame:
+    """Per unit with evidence (``_exit_sid``, ascending): ``primary_cause`` (its first
+    evidence row, the closest to the exit) and ``causes`` (all, closest first), from the
+    evidence of :func:`attribute` (sorted by ``_exit_sid``, closest first). Units without
+    evidence are not here: they are ``unexplained``."""
+    return (
+        evidence.lazy()
+        .select(pl.col("_exit_sid").set_sorted(), "cause")  # sorted by attribute
+        .group_by("_exit_sid")
+        .agg("cause")
+        .select(
+            "_exit_sid",
+            pl.col("cause").list.first().alias("primary_cause"),
+            pl.col("cause").list.join(",").alias("causes"),
+        )
+        .sort("_exit_sid")
+        .collect()
     )
 
 
@@ -294,7 +300,13 @@ def unit_values(rows: pl.LazyFrame, value: str | None) -> pl.LazyFrame:
 
 def unit_lookup(units: pl.DataFrame, n_sessions: int) -> pl.Series:
     """``_unit`` by session number: every session from a unit's entry to its exit session."""
-    pairs = units.select(
-        "_unit", pl.int_ranges("_sid", pl.max_horizontal("_sid", "_exit_sid") + 1).alias("_sid")
-    ).explode("_sid")
-    return sid_lookup(n_sessions, pairs["_sid"], pairs["_unit"].cast(pl.Int64))
+    unit = units["_unit"].cast(pl.Int64)
+    out = sid_lookup(n_sessions, units["_sid"], unit)
+    longer = units.filter(pl.col("_exit_sid") > pl.col("_sid"))  # paths across sessions
+    if longer.height:
+        pairs = longer.select(
+            pl.col("_unit").cast(pl.Int64),
+            pl.int_ranges(pl.col("_sid") + 1, pl.col("_exit_sid") + 1).alias("_sid"),
+        ).explode("_sid")
+        out = out.scatter(pairs["_sid"], pairs["_unit"])
+    return out

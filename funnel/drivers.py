@@ -29,6 +29,12 @@ from funnel.stats import benjamini_hochberg, two_by_two_p
 
 __all__ = ["drivers_table", "feature_counts"]
 
+_COUNTS = {
+    "feature": pl.String,
+    "kind": pl.String,
+    "abandoned_with": pl.Int64,
+    "converted_with": pl.Int64,
+}
 _SCHEMA = {
     "feature": pl.String,
     "kind": pl.String,
@@ -46,30 +52,86 @@ _SCHEMA = {
 }
 
 
-def feature_counts(
-    rows: pl.LazyFrame,
+_MAX_BITS = 63  # distinct values of a column that fit one Int64 bit mask
+
+
+def _bit_lookup(column: pl.Series, skip: list[str]) -> tuple[pl.Series, list[str]] | None:
+    """For a categorical column with at most 63 distinct values (``skip`` left out): an
+    array indexed by category code holding each value's bit, and the values in bit order.
+    None otherwise (the column is then counted by hashing)."""
+    if column.dtype != pl.Categorical:
+        return None
+    values = column.unique()
+    top = values.to_physical().max()
+    values = values.filter(values.is_not_null() & ~values.cast(pl.String).is_in(skip))
+    if top is None or top >= 1 << 24 or values.len() > _MAX_BITS:
+        return None
+    bits = pl.Series([1 << i for i in range(values.len())], dtype=pl.Int64)
+    lookup = pl.repeat(0, int(top) + 1, dtype=pl.Int64, eager=True)
+    return lookup.scatter(values.to_physical(), bits), values.cast(pl.String).to_list()
+
+
+def _masked_counts(
+    rows: pl.DataFrame,
     units: pl.DataFrame,
-    spec: FunnelSpec,
-    columns: list[str],
+    sources: list[tuple[str, str, pl.Series, list[str]]],
     unit_of_sid: pl.Series,
 ) -> pl.LazyFrame:
-    """Per feature: abandoned and converted units that have it. Never collects.
+    """Counts of the features of ``sources`` (column, kind, bit lookup, values): each row's
+    bit, OR-ed per session (a run of the sorted rows) and then per unit."""
+    masks = [f"_m{j}" for j in range(len(sources))]
+    # sessions are runs of the sorted rows: a sorted group_by, no hashing of 10M rows
+    sid = pl.col("_sid").set_sorted() if rows["_sid"].is_sorted() else pl.col("_sid")
+    unit, conv = pl.col("_unit"), pl.col("_conv")
+    per_unit = (
+        rows.lazy()
+        .select(
+            sid,
+            *[
+                pl.lit(lookup).gather(pl.col(name).to_physical()).alias(m)
+                for (name, _, lookup, _), m in zip(sources, masks, strict=True)
+            ],
+        )
+        .group_by("_sid")
+        .agg(pl.col(masks).bitwise_or())
+        .select(gather_by_sid(unit_of_sid), *masks)
+        .filter(unit.is_not_null())
+        .group_by("_unit")
+        .agg(pl.col(masks).bitwise_or())
+        .select(pl.lit(units["converted"]).gather(unit).alias("_conv"), *masks)
+    )
+    features, kinds, abandoned, converted = [], [], [], []
+    for (name, kind, _, values), m in zip(sources, masks, strict=True):
+        for i, v in enumerate(values):
+            has = (pl.col(m) & (1 << i)) != 0
+            abandoned.append((has & ~conv).sum().cast(pl.Int64))
+            converted.append((has & conv).sum().cast(pl.Int64))
+            features.append(f"{name}={v}")
+            kinds.append(kind)
+    if not features:
+        return pl.LazyFrame(schema=_COUNTS)
+    return (
+        per_unit.select(
+            pl.lit(pl.Series(features, dtype=pl.String)).implode().alias("feature"),
+            pl.lit(pl.Series(kinds, dtype=pl.String)).implode().alias("kind"),
+            pl.concat_list(abandoned).alias("abandoned_with"),
+            pl.concat_list(converted).alias("converted_with"),
+        )
+        .explode("feature", "kind", "abandoned_with", "converted_with")
+        .filter(
+            pl.col("abandoned_with") + pl.col("converted_with") > 0  # seen in some unit
+        )
+    )
 
-    Rows find their unit by a gather on ``_sid``; a feature counts once per unit: values
-    are coded (categorical) and (unit, code) pairs made unique as one 64-bit integer, after
-    dropping repeats of the previous row (a cheap first cut on the sorted rows).
-    """
-    step_events = sorted({e for s in spec.steps for e in s.events})
+
+def _hashed_counts(
+    tagged: pl.LazyFrame, units: pl.DataFrame, name: str, feature: pl.Expr, keep: pl.Expr
+) -> pl.LazyFrame:
+    """Counts of one column's features when they do not fit a bit mask: (unit, code) pairs
+    made unique as one 64-bit integer, after dropping repeats of the previous row."""
     unit, value = pl.col("_unit"), pl.col("_value")
-    tagged = rows.select("event", *columns, gather_by_sid(unit_of_sid)).filter(unit.is_not_null())
-    text = {c for c, t in rows.collect_schema().items() if t in (pl.String, pl.Categorical)}
-    sources = [("event", pl.col("event"), ~pl.col("event").is_in(step_events))]
-    sources += [
-        (c, pl.col(c) if c in text else pl.col(c).cast(pl.String), pl.col(c).is_not_null())
-        for c in columns
-    ]
     converted = pl.lit(units["converted"]).gather(pl.col("_key") // (1 << 32))
-    parts = [
+    return (
         tagged.filter(keep)
         .select(unit, feature.alias("_value"))
         .filter(((value != value.shift(1)) | (unit != unit.shift(1))).fill_null(True))
@@ -88,9 +150,44 @@ def feature_counts(
             "abandoned_with",
             "converted_with",
         )
-        for name, feature, keep in sources
-    ]
-    return pl.concat(parts)
+    )
+
+
+def feature_counts(
+    rows: pl.DataFrame,
+    units: pl.DataFrame,
+    spec: FunnelSpec,
+    columns: list[str],
+    unit_of_sid: pl.Series,
+) -> pl.LazyFrame:
+    """Per feature: abandoned and converted units that have it.
+
+    ``rows``: the sessionized rows (``_sid``, ``event`` and ``columns``); rows find their
+    unit by a gather on ``_sid``. A feature counts once per unit. Columns coded as
+    categorical with at most 63 values become bit masks OR-ed per session and unit; others
+    are counted by hashing (unit, value) pairs. Reads each coded column's distinct values
+    (collects those); the counts are lazy.
+    """
+    step_events = sorted({e for s in spec.steps for e in s.events})
+    sources = [("event", "event", step_events)] + [(c, "property", []) for c in columns]
+    masked, hashed = [], []
+    for name, kind, skip in sources:
+        found = _bit_lookup(rows[name], skip)
+        if found is None:
+            hashed.append(name)
+        else:
+            masked.append((name, kind, *found))
+    parts = [_masked_counts(rows, units, masked, unit_of_sid)] if masked else []
+    if hashed:
+        unit = pl.col("_unit")
+        tagged = rows.lazy().select(*hashed, gather_by_sid(unit_of_sid)).filter(unit.is_not_null())
+        text = {c for c, t in rows.schema.items() if t in (pl.String, pl.Categorical)}
+        for name in hashed:
+            col = pl.col(name)
+            feature = col if name in text else col.cast(pl.String)
+            keep = ~col.is_in(step_events) if name == "event" else col.is_not_null()
+            parts.append(_hashed_counts(tagged, units, name, feature, keep))
+    return pl.concat(parts) if parts else pl.LazyFrame(schema=_COUNTS)
 
 
 def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:

@@ -212,11 +212,21 @@ def _path_strict(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
     return best
 
 
+def _span(sess: list[list[dict]], first: list[dict], last: list[dict]) -> list[dict]:
+    """Rows of the user's sessions from ``first`` to ``last``, in the engine's session order:
+    rows without a provided session id (cut by time) first, then provided ids in order."""
+    mine = [s for s in sess if s[0]["user_id"] == first[0]["user_id"]]
+    mine.sort(key=lambda s: (s[0]["_sess"] is not None, s[0]["_sess"] or "", s[0]["_start"]))
+    ids = [id(s) for s in mine]
+    return [r for s in mine[ids.index(id(first)) : ids.index(id(last)) + 1] for r in s]
+
+
 def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[dict]:
     """The per-unit table, as dicts, sorted like the engine's.
 
     ``internals`` adds ``_group`` (the unit's rows), ``_exit_session`` (rows of the session
-    where the path stopped) and ``_furthest`` (step index), for the causes reference.
+    where the path stopped), ``_furthest`` (step index) and ``_span`` (the rows of the
+    sessions from entry to exit), for the causes reference.
     """
     sess = sessions(rows, spec)
     session_of = {id(r): s for s in sess for r in s}
@@ -271,7 +281,12 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
                 else (exit_row["_end"] - at[names[furthest]]).total_seconds(),
             }
             | (
-                {"_group": g, "_exit_session": session_of[id(exit_row)], "_furthest": furthest}
+                {
+                    "_group": g,
+                    "_exit_session": session_of[id(exit_row)],
+                    "_furthest": furthest,
+                    "_span": _span(sess, session_of[id(erow)], session_of[id(exit_row)]),
+                }
                 if internals
                 else {}
             )

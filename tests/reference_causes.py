@@ -80,3 +80,21 @@ def exposure(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, int, i
                 n0, cc = n0 + 1, cc + (not u["converted"])
         out[c.name] = (n1, a, n0, cc)
     return out
+
+
+def feature_counts(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, int]]:
+    """feature -> (abandoned units with it, converted units with it): non-step events and
+    non-null driver values (as text) seen in the sessions from a unit's entry to its exit."""
+    step_events = {e for s in spec.steps for e in s.events}
+    counts: dict[str, list[int]] = {}
+    for u in units:
+        seen = set()
+        for r in u["_span"]:
+            if r["event"] not in step_events:
+                seen.add(f"event={r['event']}")
+            for col in spec.attribution.drivers:
+                if r.get(col) is not None:
+                    seen.add(f"{col}={r[col]}")
+        for f in seen:
+            counts.setdefault(f, [0, 0])[u["converted"]] += 1
+    return {f: (a, c) for f, (a, c) in counts.items()}

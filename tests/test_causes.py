@@ -122,7 +122,12 @@ def test_cause_tables_add_up(sample):
 # -- the reference, on random logs --------------------------------------------------------
 
 CAUSES = {
-    "attribution": {"builtin": False, "value": "value", "drivers": ["cart"], "min_units": 1},
+    "attribution": {
+        "builtin": False,
+        "value": "value",
+        "drivers": ["cart", "value"],
+        "min_units": 1,
+    },
     "causes": [
         {"name": "browsed", "event": "view", "where": "value >= 2", "within_events": 2},
         {
@@ -176,6 +181,13 @@ def test_attribution_matches_reference(raw, dup_idx, spec, seed):
         for r in result.causes.exposure.iter_rows(named=True)
     }
     assert exposure == refc.exposure(units, spec)
+    drivers = {
+        r["feature"]: (r["abandoned_with"], r["converted_with"])
+        for r in result.causes.drivers.iter_rows(named=True)
+    }
+    n_left = sum(not u["converted"] for u in units)
+    has_both = 0 < n_left < len(units)  # else nothing to compare: no drivers table
+    assert drivers == (refc.feature_counts(units, spec) if has_both else {})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

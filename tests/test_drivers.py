@@ -1,0 +1,82 @@
+"""Drivers discovery: feature counts, coded (bit masks) or not (hashing), vs plain Python.
+
+Rows sorted by session or not, columns coded (categorical) or text, few or many values:
+every path must give the reference's counts.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import funnel
+from funnel.causes import unit_lookup
+from funnel.drivers import feature_counts
+
+SPEC = funnel.FunnelSpec.from_dict(
+    {"steps": [{"event": "cart"}, {"event": "buy"}], "attribution": {"drivers": ["d"]}}
+)
+
+
+def _reference(sessions: list[list[tuple[str, str | None]]], units: list[dict]) -> dict:
+    """feature -> (abandoned, converted): per unit, the set of its sessions' features."""
+    counts: dict[str, list[int]] = {}
+    for u in units:
+        seen = set()
+        for sid in range(u["_sid"], u["_exit_sid"] + 1):
+            for event, d in sessions[sid - 1]:
+                if event not in ("cart", "buy"):
+                    seen.add(f"event={event}")
+                if d is not None:
+                    seen.add(f"d={d}")
+        for f in seen:
+            counts.setdefault(f, [0, 0])[u["converted"]] += 1
+    return {f: tuple(v) for f, v in counts.items()}
+
+
+session_strategy = st.lists(
+    st.tuples(st.sampled_from(["cart", "buy", "view", "err"]), st.integers(0, 69) | st.none()),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sessions=st.lists(session_strategy, min_size=1, max_size=12),
+    many=st.booleans(),
+    data=st.data(),
+)
+def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
+    # few values fit a bit mask; 70 do not (counted by hashing): both must agree
+    sessions = [
+        [(e, None if v is None else f"v{v if many else v % 3}") for e, v in s] for s in sessions
+    ]
+    # units: runs of consecutive sessions (some sessions belong to none)
+    units, sid = [], 1
+    while sid <= len(sessions):
+        length = data.draw(st.integers(1, 3))
+        last = min(sid + length - 1, len(sessions))
+        if data.draw(st.booleans()):
+            units.append({"_sid": sid, "_exit_sid": last, "converted": data.draw(st.booleans())})
+        sid = last + 1
+    rows = pl.DataFrame(
+        [{"_sid": i, "event": e, "d": d} for i, s in enumerate(sessions, start=1) for e, d in s],
+        schema={"_sid": pl.Int64, "event": pl.String, "d": pl.String},
+    )
+    if data.draw(st.booleans()):  # rows out of session order: no sorted fast path
+        rows = rows.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
+    unit_frame = pl.DataFrame(
+        units, schema={"_sid": pl.Int64, "_exit_sid": pl.Int64, "converted": pl.Boolean}
+    )
+    unit_frame = unit_frame.with_row_index("_unit")
+    of_sid = unit_lookup(unit_frame, len(sessions))
+    expected = _reference(sessions, units)
+    for coded in (True, False):
+        frame = rows.with_columns(pl.col("event", "d").cast(pl.Categorical)) if coded else rows
+        got = feature_counts(frame, unit_frame, SPEC, ["d"], of_sid).collect()
+        assert {
+            r["feature"]: (r["abandoned_with"], r["converted_with"])
+            for r in got.iter_rows(named=True)
+        } == expected, coded
