@@ -226,14 +226,16 @@ def analyze(
         def aside(rows: pl.LazyFrame) -> pl.LazyFrame:
             return cause_rows(rows, spec, set(names))
 
-    keyed = sort_keys(valid, rank=step_rank(spec), extra=mask)
+    # text read by value only is coded while reading (the mask reads the event's code)
+    to_codes = pl.col(sorted(coded)).cast(pl.Categorical)
+    keyed = sort_keys(valid, rank=step_rank(spec), extra=[to_codes, *mask])
     several = len(prepared.files) > 1
     for exact in (False, True):
         # the one sort: read, hash and select streaming (never every column at once), then
         # sort the keys and gather column by column: a lower peak (benchmarks/README.md)
         pre = carried_columns(
             keyed, keep=sorted(keep | shown), use_column=sess_opts.use_column, several_files=several
-        ).with_columns(pl.col(sorted(coded)).cast(pl.Categorical))
+        )
         keys = sort_key_names(
             pre.collect_schema().names(),
             exact_users=exact,

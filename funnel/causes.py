@@ -51,6 +51,24 @@ __all__ = [
 CANCEL_SHIFT = 32
 
 
+def _event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
+    """The bits each row's event allows: ``by_event`` by name, ``default`` for other names.
+
+    A gather from a small array indexed by categorical code, not a hash lookup of text per
+    row. The names are registered in polars' global categories first; their codes stay
+    fixed while a column uses them, and the expression holds that column (``registered``),
+    so the codes the array was built for are the codes of the data's rows.
+    """
+    registered = pl.Series("_names", list(by_event), dtype=pl.Categorical)
+    codes = registered.to_physical().to_list()
+    lookup = [default] * (max(codes, default=0) + 2)  # the last slot: every other name
+    for name, code in zip(by_event, codes, strict=True):
+        lookup[code] = by_event[name] | default
+    last = pl.lit(registered).to_physical().max().fill_null(0) + 1
+    code = pl.col("event").cast(pl.Categorical).to_physical()
+    return pl.lit(pl.Series(lookup, dtype=pl.Int64)).gather(code.clip(upper_bound=last))
+
+
 def row_flags(spec: FunnelSpec, names: set[str]) -> pl.Expr:
     """``_cm``, the cause bit mask, computed per row (before the sort)."""
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
@@ -61,30 +79,23 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> pl.Expr:
     for i, c in enumerate(spec.causes):
         for e in c.events:
             by_event[e] = by_event.get(e, 0) | (1 << i)
-        if c.where is not None:
-            conditions.append(pl.when(c.where.to_polars(missing)).then(pl.lit(1 << i, pl.Int64)))
-        else:
-            conditions.append(pl.lit(1 << i, pl.Int64))
+        conditions.append((c.where, 1 << i))
         if c.cancellable:
             bit = 1 << (CANCEL_SHIFT + i)
             for e in c.unless_events:
                 by_event[e] = by_event.get(e, 0) | bit
             if not c.unless_events:
                 any_event |= bit
-            where = c.unless_where
-            conditions.append(
-                pl.when(where.to_polars(missing)).then(pl.lit(bit, pl.Int64))
-                if where is not None
-                else pl.lit(bit, pl.Int64)
-            )
+            conditions.append((c.unless_where, bit))
     if not spec.causes:
         return pl.lit(0, pl.Int64).alias("_cm")
-    allowed = pl.col("event").replace_strict(
-        {e: b | any_event for e, b in by_event.items()},
-        default=any_event,
-        return_dtype=pl.Int64,
+    holds = pl.sum_horizontal(
+        pl.lit(bit, pl.Int64)
+        if where is None
+        else pl.when(where.to_polars(missing)).then(pl.lit(bit, pl.Int64)).otherwise(0)
+        for where, bit in conditions
     )
-    return (allowed & pl.sum_horizontal(conditions)).alias("_cm")
+    return (_event_bits(by_event, any_event) & holds).alias("_cm")
 
 
 def shown_columns(spec: FunnelSpec, names: set[str]) -> list[str]:
@@ -108,20 +119,21 @@ def place_rows(
     ``events_before_exit`` (rows after it in its session; 0 = the session's last event),
     ``seconds_before_exit`` and ``extra``, in position order. ``n_read``: rows read (the
     largest ``_read`` + 1). Duplicates (not in ``rows``) drop out. Never collects."""
-    # ``_cm`` by read position: a dense array (a scatter, then a gather; no join)
-    by_read = pl.repeat(0, max(n_read, 1), dtype=pl.Int64, eager=True)
+    # by read position: is it a cause row (a bit each: small, so the gather over every
+    # row stays in cache), and its ``_cm`` (a dense array, gathered for cause rows only)
+    size = max(n_read, 1)
+    is_cause = pl.repeat(False, size, dtype=pl.Boolean, eager=True)
+    by_read = pl.repeat(0, size, dtype=pl.Int64, eager=True)
     if cause.height:
+        is_cause = is_cause.scatter(cause["_read"], True)
         by_read = by_read.scatter(cause["_read"], cause["_cm"])
-    p = pl.col("_p")
+    p, read = pl.col("_p"), pl.col("_read")
     return (
-        rows.with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"),
-            pl.lit(by_read).gather(pl.col("_read")).alias("_cm"),
-        )
+        rows.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
         .with_columns(
             (pl.when(pl.col("_last")).then(p).backward_fill() - p).alias("events_before_exit")
         )
-        .filter(pl.col("_cm") != 0)
+        .filter(pl.lit(is_cause).gather(read))
         .select(
             "_p",
             "_read",
@@ -129,7 +141,7 @@ def place_rows(
             "timestamp",
             "event",
             *extra,
-            "_cm",
+            pl.lit(by_read).gather(read).alias("_cm"),
             "events_before_exit",
             ((pl.col("_session_end") - pl.col("timestamp")).dt.total_microseconds() / 1e6).alias(
                 "seconds_before_exit"
@@ -299,14 +311,16 @@ def unit_values(rows: pl.LazyFrame, value: str | None) -> pl.LazyFrame:
 
 
 def unit_lookup(units: pl.DataFrame, n_sessions: int) -> pl.Series:
-    """``_unit`` by session number: every session from a unit's entry to its exit session."""
+    """``_unit`` by session number: every session numbered from a unit's entry session to
+    its exit session (either may come first: provided session ids are not in time order)."""
     unit = units["_unit"].cast(pl.Int64)
     out = sid_lookup(n_sessions, units["_sid"], unit)
-    longer = units.filter(pl.col("_exit_sid") > pl.col("_sid"))  # paths across sessions
+    lo = pl.min_horizontal("_sid", "_exit_sid")
+    hi = pl.max_horizontal("_sid", "_exit_sid")
+    longer = units.filter(hi > lo)  # paths across sessions
     if longer.height:
         pairs = longer.select(
-            pl.col("_unit").cast(pl.Int64),
-            pl.int_ranges(pl.col("_sid") + 1, pl.col("_exit_sid") + 1).alias("_sid"),
+            pl.col("_unit").cast(pl.Int64), pl.int_ranges(lo, hi + 1).alias("_sid")
         ).explode("_sid")
         out = out.scatter(pairs["_sid"], pairs["_unit"])
     return out

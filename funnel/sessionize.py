@@ -179,8 +179,8 @@ def collect_sorted(
     also: Sequence[pl.LazyFrame] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame | None, list[pl.DataFrame]]:
     """Collect ``plan`` (streaming) and sort it by ``keys`` with a lower peak than
-    ``sort``: sort the keys and a row index, then gather one column at a time and let each
-    input column go. Collects (documented exception).
+    ``sort``: sort the keys and a row index, then gather two columns at a time and let
+    each input column go. Collects (documented exception).
 
     ``index`` names a column of the sorted rows holding each row's position in the read
     order; ``aside`` is a plan over the collected rows in that order (numbered by
@@ -206,11 +206,14 @@ def collect_sorted(
     order = by_keys.get_column("_i")
     columns = {k: by_keys.get_column(k) for k in keys}
     del by_keys
-    for name in frame.columns:  # one column at a time: a loop over columns, not rows
-        column = frame.get_column(name)
-        frame = frame.drop(name)
-        columns[name] = column.rechunk().gather(order)
-        del column
+    rest = frame.columns
+    for pair in (rest[i : i + 2] for i in range(0, len(rest), 2)):
+        # two columns at a time: gathered side by side (one thread each; a single column's
+        # gather runs on one), while the peak grows by one column only
+        part = frame.select(pair).rechunk()  # a gather over many chunks is ~5x slower
+        frame = frame.drop(pair)
+        columns.update(part.select(pl.all().gather(order)).to_dict())
+        del part
     if index is not None:
         columns[index] = order.alias(index)
         names.append(index)

@@ -213,12 +213,14 @@ def _path_strict(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
 
 
 def _span(sess: list[list[dict]], first: list[dict], last: list[dict]) -> list[dict]:
-    """Rows of the user's sessions from ``first`` to ``last``, in the engine's session order:
-    rows without a provided session id (cut by time) first, then provided ids in order."""
+    """Rows of the user's sessions from ``first`` to ``last`` (or back), in the engine's
+    session order: rows without a provided session id (cut by time) first, then provided
+    ids in order."""
     mine = [s for s in sess if s[0]["user_id"] == first[0]["user_id"]]
     mine.sort(key=lambda s: (s[0]["_sess"] is not None, s[0]["_sess"] or "", s[0]["_start"]))
     ids = [id(s) for s in mine]
-    return [r for s in mine[ids.index(id(first)) : ids.index(id(last)) + 1] for r in s]
+    a, b = sorted((ids.index(id(first)), ids.index(id(last))))  # either may come first
+    return [r for s in mine[a : b + 1] for r in s]
 
 
 def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[dict]:
