@@ -18,7 +18,6 @@ import polars as pl
 
 from funnel.causes import (
     attribute,
-    cause_bit,
     evidence_text,
     gather_by_sid,
     place_rows,
@@ -115,17 +114,15 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
 def exposure_flags(
     rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, unit_of_sid: pl.Series
 ) -> pl.LazyFrame:
-    """Per unit (``_unit``), whether each cause's evidence appeared along its path.
+    """Per unit with any evidence-shaped row along its path: ``_unit`` and ``_cm``, the
+    bits of the causes seen (OR of the rows' masks); units without any are left out.
 
     Evidence-shaped rows of the unit's session between entry and the session's end; for
     users over a duration window, any of the user's rows between entry and the end of the
     exit session. Rows find their session's unit by a gather on ``_sid``; users over a
     window (one unit per user) by a join on the user. Never collects.
     """
-    names = [c.name for c in spec.causes]
-    if not names:
-        return units.lazy().select("_unit")
-    low = sum(1 << i for i in range(len(names)))
+    low = sum(1 << i for i in range(len(spec.causes)))
     unit = pl.col("_unit")
     marked = rows.filter((pl.col("_cm") & low) != 0)
     if spec.unit == "users" and spec.window_s is not None:
@@ -133,7 +130,7 @@ def exposure_flags(
         marked = marked.select("timestamp", "_cm", "user_id").join(by_user, on="user_id")
     else:
         marked = marked.select("timestamp", "_cm", gather_by_sid(unit_of_sid))
-    hits = (
+    return (
         marked.filter(unit.is_not_null())
         .filter(
             pl.col("timestamp").is_between(
@@ -141,23 +138,23 @@ def exposure_flags(
             )
         )
         .group_by("_unit")
-        .agg(cause_bit(i).any().alias(n) for i, n in enumerate(names))
-    )
-    return (
-        units.lazy()
-        .select("_unit")
-        .join(hits, on="_unit", how="left")
-        .with_columns(pl.col(n).fill_null(False) for n in names)
+        .agg((pl.col("_cm") & low).bitwise_or())
     )
 
 
 def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
-    """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments."""
-    both = units.join(flags, on="_unit", how="left")
+    """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments.
+
+    ``flags``: the units' cause masks from :func:`exposure_flags`."""
+    # the units' masks by unit number (a scatter, no join)
+    seen = pl.repeat(0, units.height, dtype=pl.Int64, eager=True)
+    if flags.height:
+        seen = seen.scatter(flags["_unit"], flags["_cm"])
+    both = units.with_columns(seen.alias("_seen"))
     aggs = []
     for i, c in enumerate(spec.causes):
         reached = pl.col(f"at_{spec.step_names[c.exposed_from]}").is_not_null()
-        exposed, left = pl.col(c.name).fill_null(False), ~pl.col("converted")
+        exposed, left = (pl.col("_seen") & (1 << i)) != 0, ~pl.col("converted")
         aggs += [
             (reached & exposed).sum().alias(f"n1_{i}"),
             (reached & exposed & left).sum().alias(f"a_{i}"),
@@ -228,15 +225,17 @@ def attribution_rows(
 def _unit_causes(per_unit: pl.DataFrame, values: pl.DataFrame, n_sessions: int) -> list[pl.Expr]:
     """``primary_cause`` and ``causes`` of abandoned units (``unexplained`` and "" without
     evidence) and every unit's ``cart_value``: gathers by exit session, no join."""
-    exit_sid, left = pl.col("_exit_sid"), ~pl.col("converted")
-    row = sid_lookup(n_sessions, per_unit["_exit_sid"], pl.int_range(per_unit.height, eager=True))
-    at = pl.lit(row).gather(exit_sid)
+    exit_sid = pl.col("_exit_sid")
+    n = per_unit.height
+    row = sid_lookup(n_sessions, per_unit["_exit_sid"], pl.int_range(n, eager=True))
+    # abandoned units without evidence read an extra last row; converted ones read none
+    at = pl.when(~pl.col("converted")).then(pl.lit(row).gather(exit_sid).fill_null(n))
+    extra = {"_exit_sid": [None], "primary_cause": [UNEXPLAINED], "causes": [""]}
+    found = per_unit.vstack(pl.DataFrame(extra, schema=per_unit.schema))
     cart = sid_lookup(n_sessions, values["_sid"], values["cart_value"])
     return [
-        pl.when(left)
-        .then(pl.lit(per_unit["primary_cause"]).gather(at).fill_null(UNEXPLAINED))
-        .alias("primary_cause"),
-        pl.when(left).then(pl.lit(per_unit["causes"]).gather(at).fill_null("")).alias("causes"),
+        pl.lit(found["primary_cause"]).gather(at).alias("primary_cause"),
+        pl.lit(found["causes"]).gather(at).alias("causes"),
         pl.lit(cart).gather(exit_sid).alias("cart_value"),
     ]
 

@@ -58,16 +58,28 @@ _MAX_BITS = 63  # distinct values of a column that fit one Int64 bit mask
 def _bit_lookup(column: pl.Series, skip: list[str]) -> tuple[pl.Series, list[str]] | None:
     """For a categorical column with at most 63 distinct values (``skip`` left out): an
     array indexed by category code holding each value's bit, and the values in bit order.
-    None otherwise (the column is then counted by hashing)."""
+    None otherwise (the column is then counted by hashing).
+
+    When the codes in use span at most 63 (the usual case: few values, coded together),
+    every code of that span gets a bit, read from the categories, with no pass for the
+    distinct values; values not in the column simply count zero units.
+    """
     if column.dtype != pl.Categorical:
         return None
-    values = column.unique()
-    top = values.to_physical().max()
-    values = values.filter(values.is_not_null() & ~values.cast(pl.String).is_in(skip))
-    if top is None or top >= 1 << 24 or values.len() > _MAX_BITS:
+    codes = column.to_physical()
+    lo, hi = codes.min(), codes.max()
+    if lo is None or hi >= 1 << 24:
+        return None
+    if hi - lo < _MAX_BITS:
+        span = pl.Series(range(lo, hi + 1), dtype=codes.dtype)
+        values = span.cat.to(column.dtype)  # the categories of these codes
+    else:
+        values = column.unique().drop_nulls()
+    values = values.filter(~values.cast(pl.String).is_in(skip))
+    if values.len() > _MAX_BITS:
         return None
     bits = pl.Series([1 << i for i in range(values.len())], dtype=pl.Int64)
-    lookup = pl.repeat(0, int(top) + 1, dtype=pl.Int64, eager=True)
+    lookup = pl.repeat(0, int(hi) + 1, dtype=pl.Int64, eager=True)
     return lookup.scatter(values.to_physical(), bits), values.cast(pl.String).to_list()
 
 
