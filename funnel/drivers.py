@@ -90,26 +90,31 @@ def _masked_counts(
     unit_of_sid: pl.Series,
 ) -> pl.LazyFrame:
     """Counts of the features of ``sources`` (column, kind, bit lookup, values): each row's
-    bit, OR-ed per session (a run of the sorted rows) and then per unit."""
+    bit, OR-ed per unit.
+
+    A unit's sessions are consecutive session numbers, so its rows are one run of the
+    sorted rows: keyed by the unit's first session number, they group with a sorted
+    group_by (no hashing of every row) when the keys do rise along the rows (checked).
+    """
     masks = [f"_m{j}" for j in range(len(sources))]
-    # sessions are runs of the sorted rows: a sorted group_by, no hashing of 10M rows
-    sid = pl.col("_sid").set_sorted() if rows["_sid"].is_sorted() else pl.col("_sid")
+    first = units.select(pl.min_horizontal("_sid", "_exit_sid")).to_series()
+    key_of_sid = first.gather(unit_of_sid)  # null: the session belongs to no unit
+    rising = rows["_sid"].is_sorted() and key_of_sid.drop_nulls().is_sorted()
+    key = pl.col("_key").set_sorted() if rising else pl.col("_key")
     unit, conv = pl.col("_unit"), pl.col("_conv")
     per_unit = (
         rows.lazy()
         .select(
-            sid,
+            pl.lit(key_of_sid).gather(pl.col("_sid")).alias("_key"),
             *[
                 pl.lit(lookup).gather(pl.col(name).to_physical()).alias(m)
                 for (name, _, lookup, _), m in zip(sources, masks, strict=True)
             ],
         )
-        .group_by("_sid")
+        .filter(pl.col("_key").is_not_null())
+        .group_by(key)
         .agg(pl.col(masks).bitwise_or())
-        .select(gather_by_sid(unit_of_sid), *masks)
-        .filter(unit.is_not_null())
-        .group_by("_unit")
-        .agg(pl.col(masks).bitwise_or())
+        .select(pl.lit(unit_of_sid).gather(pl.col("_key")).alias("_unit"), *masks)
         .select(pl.lit(units["converted"]).gather(unit).alias("_conv"), *masks)
     )
     features, kinds, abandoned, converted = [], [], [], []
