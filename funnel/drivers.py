@@ -78,8 +78,11 @@ def _bit_lookup(column: pl.Series, skip: list[str]) -> tuple[pl.Series, list[str
     values = values.filter(~values.cast(pl.String).is_in(skip))
     if values.len() > _MAX_BITS:
         return None
-    bits = pl.Series([1 << i for i in range(values.len())], dtype=pl.Int64)
-    lookup = pl.repeat(0, int(hi) + 1, dtype=pl.Int64, eager=True)
+    # the narrowest integer that holds the bits: less memory to write and group
+    widths = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
+    dtype = next(t for t, bits in widths.items() if values.len() < bits)
+    bits = pl.Series([1 << i for i in range(values.len())], dtype=dtype)
+    lookup = pl.repeat(0, int(hi) + 1, dtype=dtype, eager=True)
     return lookup.scatter(values.to_physical(), bits), values.cast(pl.String).to_list()
 
 
@@ -99,6 +102,8 @@ def _masked_counts(
     masks = [f"_m{j}" for j in range(len(sources))]
     first = units.select(pl.min_horizontal("_sid", "_exit_sid")).to_series()
     key_of_sid = first.gather(unit_of_sid)  # null: the session belongs to no unit
+    if len(key_of_sid) < 1 << 31:
+        key_of_sid = key_of_sid.cast(pl.Int32)
     rising = rows["_sid"].is_sorted() and key_of_sid.drop_nulls().is_sorted()
     key = pl.col("_key").set_sorted() if rising else pl.col("_key")
     unit, conv = pl.col("_unit"), pl.col("_conv")
