@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 CANCEL_SHIFT = 32
+_CODE_TYPES = ((pl.UInt8, 255), (pl.UInt16, 65_535), (pl.UInt32, 4_294_967_295))
 
 
 def _event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
@@ -119,21 +120,26 @@ def place_rows(
     ``events_before_exit`` (rows after it in its session; 0 = the session's last event),
     ``seconds_before_exit`` and ``extra``, in position order. ``n_read``: rows read (the
     largest ``_read`` + 1). Duplicates (not in ``rows``) drop out. Never collects."""
-    # by read position: is it a cause row (a bit each: small, so the gather over every
-    # row stays in cache), and its ``_cm`` (a dense array, gathered for cause rows only)
-    size = max(n_read, 1)
-    is_cause = pl.repeat(False, size, dtype=pl.Boolean, eager=True)
-    by_read = pl.repeat(0, size, dtype=pl.Int64, eager=True)
+    # by read position, a small code: 0 = not a cause row, k = the k-th distinct ``_cm``
+    # (masks repeat: a handful of distinct values), so the array stays small (one byte a
+    # row, mostly in cache) and the gather over every row is cheap
+    masks = cause["_cm"].unique().sort()
+    width = next(t for t, top in _CODE_TYPES if masks.len() < top)
+    by_read = pl.repeat(0, max(n_read, 1), dtype=width, eager=True)
     if cause.height:
-        is_cause = is_cause.scatter(cause["_read"], True)
-        by_read = by_read.scatter(cause["_read"], cause["_cm"])
-    p, read = pl.col("_p"), pl.col("_read")
+        codes = (masks.search_sorted(cause["_cm"]) + 1).cast(width)
+        by_read = by_read.scatter(cause["_read"], codes)
+    lookup = pl.concat([pl.Series([0], dtype=pl.Int64), masks.cast(pl.Int64)])
+    p, code = pl.col("_p"), pl.col("_code")
     return (
-        rows.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"))
+        rows.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("_p"),
+            pl.lit(by_read).gather(pl.col("_read")).alias("_code"),
+        )
         .with_columns(
             (pl.when(pl.col("_last")).then(p).backward_fill() - p).alias("events_before_exit")
         )
-        .filter(pl.lit(is_cause).gather(read))
+        .filter(code != 0)
         .select(
             "_p",
             "_read",
@@ -141,7 +147,7 @@ def place_rows(
             "timestamp",
             "event",
             *extra,
-            pl.lit(by_read).gather(read).alias("_cm"),
+            pl.lit(lookup).gather(code).alias("_cm"),
             "events_before_exit",
             ((pl.col("_session_end") - pl.col("timestamp")).dt.total_microseconds() / 1e6).alias(
                 "seconds_before_exit"
