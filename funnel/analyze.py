@@ -232,7 +232,7 @@ def analyze(
     several = len(prepared.files) > 1
     for exact in (False, True):
         # the one sort: read, hash and select streaming (never every column at once), then
-        # sort the keys and gather column by column: a lower peak (benchmarks/README.md)
+        # sort the keys and gather two columns at a time: a lower peak (benchmarks/README.md)
         pre = carried_columns(
             keyed, keep=sorted(keep | shown), use_column=sess_opts.use_column, several_files=several
         )

@@ -145,7 +145,8 @@ def exposure_flags(
 def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments.
 
-    ``flags``: the units' cause masks from :func:`exposure_flags`."""
+    ``flags``: the units' cause masks from :func:`exposure_flags`; ``_unit`` numbers the
+    rows of ``units`` (0, 1, ...)."""
     # the units' masks by unit number (a scatter, no join)
     seen = pl.repeat(0, units.height, dtype=pl.Int64, eager=True)
     if flags.height:

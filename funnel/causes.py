@@ -39,6 +39,7 @@ __all__ = [
     "cause_rows",
     "evidence_text",
     "gather_by_sid",
+    "int_type_for",
     "place_rows",
     "primary_causes",
     "row_flags",
@@ -49,7 +50,21 @@ __all__ = [
 ]
 
 CANCEL_SHIFT = 32
-_CODE_TYPES = ((pl.UInt8, 255), (pl.UInt16, 65_535), (pl.UInt32, 4_294_967_295))
+
+
+def int_type_for(largest: int, *, signed: bool) -> type[pl.DataType]:
+    """The narrowest integer type holding 0..``largest``: less memory to write and read.
+
+    >>> int_type_for(200, signed=False), int_type_for(200, signed=True)
+    (UInt8, Int16)
+    """
+    types = (
+        (pl.Int8, pl.Int16, pl.Int32, pl.Int64)
+        if signed
+        else (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+    )
+    widths = (8, 16, 32, 64)
+    return next(t for t, w in zip(types, widths, strict=True) if largest < 1 << (w - signed))
 
 
 def _event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
@@ -124,7 +139,7 @@ def place_rows(
     # (masks repeat: a handful of distinct values), so the array stays small (one byte a
     # row, mostly in cache) and the gather over every row is cheap
     masks = cause["_cm"].unique().sort()
-    width = next(t for t, top in _CODE_TYPES if masks.len() < top)
+    width = int_type_for(masks.len(), signed=False)
     by_read = pl.repeat(0, max(n_read, 1), dtype=width, eager=True)
     if cause.height:
         codes = (masks.search_sorted(cause["_cm"]) + 1).cast(width)

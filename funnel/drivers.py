@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from funnel.causes import gather_by_sid
+from funnel.causes import gather_by_sid, int_type_for
 from funnel.spec import FunnelSpec
 from funnel.stats import benjamini_hochberg, two_by_two_p
 
@@ -79,8 +79,7 @@ def _bit_lookup(column: pl.Series, skip: list[str]) -> tuple[pl.Series, list[str
     if values.len() > _MAX_BITS:
         return None
     # the narrowest integer that holds the bits: less memory to write and group
-    widths = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
-    dtype = next(t for t, bits in widths.items() if values.len() < bits)
+    dtype = int_type_for(1 << max(values.len() - 1, 0), signed=True)
     bits = pl.Series([1 << i for i in range(values.len())], dtype=dtype)
     lookup = pl.repeat(0, int(hi) + 1, dtype=dtype, eager=True)
     return lookup.scatter(values.to_physical(), bits), values.cast(pl.String).to_list()
