@@ -36,10 +36,7 @@ _COUNTS = {
     "converted_with": pl.Int64,
 }
 _SCHEMA = {
-    "feature": pl.String,
-    "kind": pl.String,
-    "abandoned_with": pl.Int64,
-    "converted_with": pl.Int64,
+    **_COUNTS,
     "share_abandoned": pl.Float64,
     "share_converted": pl.Float64,
     "odds_ratio": pl.Float64,
@@ -105,7 +102,8 @@ def _masked_counts(
         key_of_sid = key_of_sid.cast(pl.Int32)
     rising = rows["_sid"].is_sorted() and key_of_sid.drop_nulls().is_sorted()
     key = pl.col("_key").set_sorted() if rising else pl.col("_key")
-    unit, conv = pl.col("_unit"), pl.col("_conv")
+    unit = pl.lit(unit_of_sid).gather(pl.col("_key"))  # the key is one of its sessions
+    conv = pl.col("_conv")
     per_unit = (
         rows.lazy()
         .select(
@@ -118,7 +116,6 @@ def _masked_counts(
         .filter(pl.col("_key").is_not_null())
         .group_by(key)
         .agg(pl.col(masks).bitwise_or())
-        .select(pl.lit(unit_of_sid).gather(pl.col("_key")).alias("_unit"), *masks)
         .select(pl.lit(units["converted"]).gather(unit).alias("_conv"), *masks)
     )
     features, kinds, abandoned, converted = [], [], [], []
@@ -185,9 +182,9 @@ def feature_counts(
 
     ``rows``: the sessionized rows (``_sid``, ``event`` and ``columns``); rows find their
     unit by a gather on ``_sid``. A feature counts once per unit. Columns coded as
-    categorical with at most 63 values become bit masks OR-ed per session and unit; others
-    are counted by hashing (unit, value) pairs. Reads each coded column's distinct values
-    (collects those); the counts are lazy.
+    categorical with at most 63 values become bit masks OR-ed per unit; others are counted
+    by hashing (unit, value) pairs. Reads each coded column's range of codes (and its
+    distinct values when that range is wide); the counts are lazy.
     """
     step_events = sorted({e for s in spec.steps for e in s.events})
     sources = [("event", "event", step_events)] + [(c, "property", []) for c in columns]
