@@ -5,21 +5,22 @@
 'cart'
 """
 
-from funnel.analyze import AnalyzeOptions, analyze, validate
-from funnel.compare import CompareOptions, compare_results
-from funnel.comparison import Comparison
 from funnel.durations import parse_duration
+from funnel.engine.sessionize import SessionizeOptions, order_events, sessionize
 from funnel.errors import FunnelError, SchemaError, SpecError
-from funnel.expr import parse_filter
-from funnel.load import LoadOptions, scan_events
-from funnel.presets import PRESETS
-from funnel.result import CauseTables, FunnelResult
-from funnel.sessionize import SessionizeOptions, order_events, sessionize
-from funnel.spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
+from funnel.input.load import LoadOptions, scan_events
+from funnel.input.presets import PRESETS
+from funnel.input.validate import ValidateOptions
+from funnel.results.comparison import Comparison
+from funnel.results.ledger import Ledger
+from funnel.results.result import CauseTables, FunnelResult
+from funnel.runners.analyze import AnalyzeOptions, analyze, validate
+from funnel.runners.compare import compare, compare_arms
+from funnel.spec.conditions import parse_filter
+from funnel.spec.funnel_spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
+from funnel.spec.taxonomy import AttributionOptions, Cause
 from funnel.stats import risk_ratio, wilson_interval
-from funnel.taxonomy import AttributionOptions, Cause
-from funnel.validate import Ledger, ValidateOptions
-from funnel.versions import compare, compare_arms
+from funnel.versions.compare import CompareOptions, compare_results
 
 __version__ = "0.1.0"
 

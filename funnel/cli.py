@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from funnel.analyze import analyze, validate
 from funnel.cli_options import (
     analyze_options,
     html_option,
@@ -22,14 +21,15 @@ from funnel.cli_options import (
     shares,
     write_frame,
 )
-from funnel.compare import CompareOptions
-from funnel.comparison import parse_gate
 from funnel.errors import FunnelError
 from funnel.progress import Progress
-from funnel.report import write_report
-from funnel.spec import FunnelSpec
-from funnel.text import format_causes, format_comparison, format_result
-from funnel.versions import compare, compare_arms
+from funnel.render.report import write_report
+from funnel.render.text import format_causes, format_comparison, format_result
+from funnel.results.comparison import parse_gate
+from funnel.runners.analyze import analyze, validate
+from funnel.runners.compare import compare, compare_arms
+from funnel.spec.funnel_spec import FunnelSpec
+from funnel.versions.compare import CompareOptions
 
 __all__ = ["main"]
 

@@ -7,11 +7,11 @@ import datetime as dt
 import click
 import polars as pl
 
-from funnel.analyze import AnalyzeOptions
 from funnel.errors import SchemaError
-from funnel.load import LoadOptions
-from funnel.presets import PRESETS
-from funnel.validate import ValidateOptions
+from funnel.input.load import LoadOptions
+from funnel.input.presets import PRESETS
+from funnel.input.validate import ValidateOptions
+from funnel.runners.analyze import AnalyzeOptions
 
 __all__ = [
     "analyze_options",

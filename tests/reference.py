@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from funnel.spec import FunnelSpec
+from funnel.spec.funnel_spec import FunnelSpec
 
 CANON = ("user_id", "timestamp", "event")
 

@@ -6,8 +6,8 @@ abandoned units, their exit session's rows and every cause, as the engine must n
 
 from __future__ import annotations
 
-from funnel.spec import FunnelSpec
-from funnel.taxonomy import UNEXPLAINED, Cause
+from funnel.spec.funnel_spec import FunnelSpec
+from funnel.spec.taxonomy import UNEXPLAINED, Cause
 
 
 def _is(row: dict, events: tuple[str, ...], where) -> bool:

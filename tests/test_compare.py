@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
 import funnel
-from funnel.compare import CompareOptions, Version, compare_versions
 from funnel.errors import SpecError
+from funnel.versions.compare import CompareOptions, Version, compare_versions
 from tests import reference_compare as ref
 
 UTC = dt.timezone.utc

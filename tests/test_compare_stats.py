@@ -17,7 +17,7 @@ from scipy.stats import (
     rankdata,
 )
 
-from funnel import compare_stats as cs
+from funnel.versions import stats as cs
 from tests.reference_compare import holm
 
 

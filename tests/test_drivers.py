@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import funnel
-from funnel.causes import unit_lookup
-from funnel.drivers import feature_counts
+from funnel.causes.drivers import feature_counts
+from funnel.causes.evidence import unit_lookup
 
 SPEC = funnel.FunnelSpec.from_dict(
     {"steps": [{"event": "cart"}, {"event": "buy"}], "attribution": {"drivers": ["d"]}}

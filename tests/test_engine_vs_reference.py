@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import funnel
-from funnel.sessionize import content_hash
+from funnel.engine.sessionize import content_hash
 from tests import reference as ref
 
 UTC = dt.timezone.utc

@@ -12,7 +12,7 @@ import pytest
 
 import funnel
 from funnel import LoadOptions, SchemaError, scan_events
-from funnel.analyze import prepare
+from funnel.runners.analyze import prepare
 
 FIX = Path(__file__).parent / "fixtures"
 UTC = dt.timezone.utc
@@ -153,7 +153,7 @@ def test_epoch_unit_is_inferred_when_all_values_agree(values, unit):
     )
     r = funnel.validate(lf)
     assert any(f"epoch {unit} (inferred)" in n for n in r.notes)
-    out, _info = funnel.timestamps.normalize_timestamp(lf)
+    out, _info = funnel.input.timestamps.normalize_timestamp(lf)
     assert out.collect()["timestamp"][0] == dt.datetime(2024, 5, 1, 10, tzinfo=UTC)
 
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 import funnel
 from funnel.cli import main
 from funnel.progress import Progress
-from funnel.report import render_html, write_report
+from funnel.render.report import render_html, write_report
 
 SAMPLE = "sample_events/"
 CHARTS = ("funnel", "timing", "causes", "trend", "comparison")

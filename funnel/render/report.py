@@ -3,7 +3,7 @@ network (``funnel report``, ``--html`` on ``analyze`` and ``compare``).
 
 Every piece of text that comes from the data or the user (event names, property values,
 file names, spec text) is escaped with :func:`html.escape`; charts are SVG drawn by
-:mod:`funnel.charts`, whose text matplotlib escapes.
+:mod:`funnel.render.charts`, whose text matplotlib escapes.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 
-from funnel import charts
-from funnel.comparison import Comparison
-from funnel.markdown import headline
-from funnel.result import FunnelResult
+from funnel.render import charts
+from funnel.render.markdown import headline
+from funnel.results.comparison import Comparison
+from funnel.results.result import FunnelResult
 
 __all__ = ["render_html", "write_report"]
 

@@ -4,7 +4,7 @@ A cause is a *detector*: which events count as evidence (names and a condition o
 properties), how close to the exit the evidence must be (number of events and time), which
 later event cancels it (a successful payment after a decline), and, optionally, at which
 steps the shopper must have left. Every spec starts from the built-in taxonomy in
-``funnel/specs/causes.toml``; a ``[[causes]]`` table with the same name replaces a built-in
+``funnel/spec/builtin/causes.toml``; a ``[[causes]]`` table with the same name replaces a built-in
 cause, a new name adds one, ``[attribution] drop = [...]`` removes, and
 ``[attribution] builtin = false`` starts from nothing::
 
@@ -33,7 +33,7 @@ from typing import Any
 
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
-from funnel.expr import Filter, parse_filter
+from funnel.spec.conditions import Filter, parse_filter
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -207,7 +207,7 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
 
 
 def _builtin_tables() -> list[dict[str, Any]]:
-    text = resources.files("funnel").joinpath("specs/causes.toml").read_text("utf-8")
+    text = resources.files("funnel.spec").joinpath("builtin/causes.toml").read_text("utf-8")
     return tomllib.loads(text)["causes"]
 
 

@@ -11,8 +11,8 @@ import itertools
 
 import polars as pl
 
-from funnel.sessionize import session_label
-from funnel.spec import FunnelSpec
+from funnel.engine.sessionize import session_label
+from funnel.spec.funnel_spec import FunnelSpec
 from funnel.stats import wilson_exprs
 
 __all__ = ["breakdown_table", "step_table", "timing_table", "trend_table", "units_table"]

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from funnel.spec import FunnelSpec
+from funnel.spec.funnel_spec import FunnelSpec
 
 __all__ = [
     "attribute",

@@ -23,8 +23,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from funnel.causes import gather_by_sid, int_type_for
-from funnel.spec import FunnelSpec
+from funnel.causes.evidence import gather_by_sid, int_type_for
+from funnel.spec.funnel_spec import FunnelSpec
 from funnel.stats import benjamini_hochberg, two_by_two_p
 
 __all__ = ["drivers_table", "feature_counts"]

@@ -6,8 +6,8 @@ import math
 
 import polars as pl
 
-from funnel.comparison import Comparison
-from funnel.result import CauseTables, FunnelResult
+from funnel.results.comparison import Comparison
+from funnel.results.result import CauseTables, FunnelResult
 
 __all__ = ["format_causes", "format_comparison", "format_result", "format_table"]
 

@@ -5,7 +5,7 @@ optional ``session_id`` — plus any number of property columns, which are kept 
 Each row also carries ``_file``, the file it came from, so that the ledger can count per file.
 
 Nothing is read here beyond file schemas (and, for epoch timestamps without a unit, one
-``min``/``max`` aggregate, see :mod:`funnel.timestamps`).
+``min``/``max`` aggregate, see :mod:`funnel.input.timestamps`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from funnel.errors import SchemaError, closest
-from funnel.presets import PRESETS, Preset
-from funnel.timestamps import TimestampInfo, normalize_timestamp
+from funnel.input.presets import PRESETS, Preset
+from funnel.input.timestamps import TimestampInfo, normalize_timestamp
 
 __all__ = ["CANONICAL", "LoadOptions", "LoadedEvents", "discover_files", "scan_events"]
 

@@ -1,6 +1,6 @@
 """The tables of a comparison: shared path, per-step tests, time per step, cause mix.
 
-Helpers of :func:`funnel.compare.compare_versions`; each returns plain rows (a handful per
+Helpers of :func:`funnel.versions.compare.compare_versions`; each returns plain rows (a handful per
 step or cause) built from one aggregate select per version, never from loops over units.
 """
 
@@ -16,7 +16,10 @@ import numpy as np
 import polars as pl
 from scipy.stats import chi2_contingency
 
-from funnel.compare_stats import (
+from funnel.errors import SpecError
+from funnel.spec.funnel_spec import FunnelSpec
+from funnel.stats import risk_ratio, wilson_interval
+from funnel.versions.stats import (
     adjust_p,
     bootstrap_median_diff,
     mann_whitney_p,
@@ -24,12 +27,9 @@ from funnel.compare_stats import (
     newcombe_interval,
     proportion_test,
 )
-from funnel.errors import SpecError
-from funnel.spec import FunnelSpec
-from funnel.stats import risk_ratio, wilson_interval
 
 if TYPE_CHECKING:
-    from funnel.compare import CompareOptions
+    from funnel.versions.compare import CompareOptions
 
 __all__ = [
     "CAUSES_SCHEMA",

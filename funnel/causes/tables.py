@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from funnel.causes import (
+from funnel.causes.drivers import drivers_table, feature_counts
+from funnel.causes.evidence import (
     attribute,
     evidence_text,
     gather_by_sid,
@@ -26,10 +27,9 @@ from funnel.causes import (
     unit_lookup,
     unit_values,
 )
-from funnel.drivers import drivers_table, feature_counts
-from funnel.spec import FunnelSpec
+from funnel.spec.funnel_spec import FunnelSpec
+from funnel.spec.taxonomy import UNEXPLAINED
 from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
-from funnel.taxonomy import UNEXPLAINED
 
 __all__ = [
     "attribution_rows",
@@ -208,7 +208,7 @@ def attribution_rows(
     rows: pl.LazyFrame, spec: FunnelSpec, names: set[str], cause: pl.DataFrame, n_read: int
 ) -> list[pl.LazyFrame]:
     """What attribution reads of the sessionized rows: the columns for cart values and
-    drivers, and the cause rows placed in them (:func:`funnel.causes.place_rows`).
+    drivers, and the cause rows placed in them (:func:`funnel.causes.evidence.place_rows`).
     :func:`funnel.analyze` collects these with the units, so the sessions are computed
     once. Never collects."""
     value = spec.attribution.value if spec.attribution.value in names else None
@@ -292,7 +292,7 @@ def build_causes(
     """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
     tables by name; notes). ``rows`` and ``placed`` are :func:`attribution_rows`, collected;
     ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
-    from :func:`funnel.causes.cause_rows`. Collects (documented)."""
+    from :func:`funnel.causes.evidence.cause_rows`. Collects (documented)."""
     notes = []
     wanted = set().union(*(c.columns() for c in spec.causes)) if spec.causes else set()
     missing = sorted(wanted - names)

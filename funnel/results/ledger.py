@@ -1,63 +1,17 @@
-"""Validate: mark every row that cannot be used, with a reason, and keep the books (the ledger).
-
-Every input row ends in exactly one of three outcomes:
-
-* ``rejected`` with a reason — ``null_user`` (null or empty user), ``null_event`` (null or
-  empty event), ``bad_timestamp`` (unreadable), ``future_timestamp`` (later than
-  ``max_time``, by default the moment the run started), ``before_floor`` (earlier than
-  ``min_time``, default 2000-01-01); the first reason in that order wins;
-* ``duplicate``: an exact duplicate of a kept row (same user, instant, event and
-  properties), dropped — see :mod:`funnel.sessionize`;
-* ``used``.
-"""
+"""The ledger: where every input row went (used, duplicate, rejected with a reason), per file."""
 
 from __future__ import annotations
 
-import datetime as dt
+import html
 import json
 from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["REJECT_REASONS", "Ledger", "ValidateOptions", "mark_rejects"]
+from funnel.input.validate import REJECT_REASONS
+from funnel.results.records import html_table
 
-REJECT_REASONS = ("null_user", "null_event", "bad_timestamp", "future_timestamp", "before_floor")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ValidateOptions:
-    """Bounds for plausible timestamps (UTC). ``max_time`` None means "now"."""
-
-    min_time: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-    max_time: dt.datetime | None = None
-
-
-def mark_rejects(frame: pl.LazyFrame, options: ValidateOptions | None = None) -> pl.LazyFrame:
-    """Add ``_reject``: the reason a row cannot be used, or null.
-
-    >>> lf = pl.LazyFrame({"user_id": ["a", ""], "event": ["x", "y"],
-    ...     "timestamp": pl.Series([1, 2]).cast(pl.Datetime("us", "UTC"))})
-    >>> mark_rejects(lf, ValidateOptions(min_time=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
-    ...     ).collect()["_reject"].to_list()
-    [None, 'null_user']
-    """
-    options = options or ValidateOptions()
-    max_time = options.max_time or dt.datetime.now(dt.timezone.utc)
-    ts = pl.col("timestamp")
-    reason = (
-        pl.when(pl.col("user_id").is_null() | (pl.col("user_id") == ""))
-        .then(pl.lit("null_user"))
-        .when(pl.col("event").is_null() | (pl.col("event") == ""))
-        .then(pl.lit("null_event"))
-        .when(ts.is_null())
-        .then(pl.lit("bad_timestamp"))
-        .when(ts > pl.lit(max_time).dt.convert_time_zone("UTC"))
-        .then(pl.lit("future_timestamp"))
-        .when(ts < pl.lit(options.min_time).dt.convert_time_zone("UTC"))
-        .then(pl.lit("before_floor"))
-        .otherwise(pl.lit(None, pl.String))
-    )
-    return frame.with_columns(reason.alias("_reject"))
+__all__ = ["Ledger"]
 
 
 @dataclass(frozen=True)
@@ -163,10 +117,6 @@ class Ledger:
         )
 
     def _repr_html_(self) -> str:
-        import html
-
-        from funnel.result import _html_table  # deferred: result imports this module
-
         lines = "".join(f"<li>{html.escape(x.strip())}</li>" for x in self.summary_lines())
-        table = _html_table(self.counts, "Rows by file, outcome and reason", self.counts.height)
+        table = html_table(self.counts, "Rows by file, outcome and reason", self.counts.height)
         return f"<div><strong>{html.escape(repr(self))}</strong><ul>{lines}</ul>{table}</div>"

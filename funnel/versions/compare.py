@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from funnel.compare_stats import sample_ratio_test
-from funnel.compare_tables import (
+from funnel.errors import SpecError, did_you_mean
+from funnel.results.comparison import Comparison
+from funnel.results.result import FunnelResult
+from funnel.stats import wilson_interval
+from funnel.versions.stats import sample_ratio_test
+from funnel.versions.tables import (
     CAUSES_SCHEMA,
     ONE_SIDED_SCHEMA,
     STEPS_SCHEMA,
@@ -27,10 +31,6 @@ from funnel.compare_tables import (
     step_rows,
     timing_rows,
 )
-from funnel.comparison import Comparison
-from funnel.errors import SpecError, did_you_mean
-from funnel.result import FunnelResult
-from funnel.stats import wilson_interval
 
 __all__ = ["CompareOptions", "Version", "compare_results", "compare_versions"]
 

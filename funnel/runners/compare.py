@@ -2,7 +2,7 @@
 
 :func:`compare` runs :func:`funnel.analyze` as few times as it can (once for arms and
 periods, once per dump or spec otherwise) and hands the per-unit tables to
-:func:`funnel.compare.compare_versions`.
+:func:`funnel.versions.compare.compare_versions`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import polars as pl
 
-from funnel.analyze import AnalyzeOptions, Source, analyze
-from funnel.compare import CompareOptions, Version, compare_versions
-from funnel.comparison import Comparison
 from funnel.errors import SchemaError, SpecError
-from funnel.result import FunnelResult
-from funnel.spec import FunnelSpec
+from funnel.results.comparison import Comparison
+from funnel.results.result import FunnelResult
+from funnel.runners.analyze import AnalyzeOptions, Source, analyze
+from funnel.spec.funnel_spec import FunnelSpec
+from funnel.versions.compare import CompareOptions, Version, compare_versions
 
 __all__ = ["compare", "compare_arms"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from funnel.spec import FunnelSpec
+from funnel.spec.funnel_spec import FunnelSpec
 
 __all__ = ["group_key", "match_exprs", "match_paths", "step_rank"]
 
@@ -236,7 +236,7 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
 def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
     """One row per unit (session, or user) that entered the funnel, with its path.
 
-    ``frame`` is the output of :func:`funnel.sessionize.sessionize`. Never collects.
+    ``frame`` is the output of :func:`funnel.engine.sessionize.sessionize`. Never collects.
     """
     k = len(spec.steps)
     ms = match_exprs(spec)

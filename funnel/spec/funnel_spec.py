@@ -20,7 +20,7 @@ A spec in TOML::
     [[steps]]
     name = "cart"
     event = "add_to_cart"           # or a list of alternatives
-    where = "value > 0"             # optional filter, see funnel.expr
+    where = "value > 0"             # optional filter, see funnel.spec.conditions
 
     [[exclude]]
     event = "cart_cleared"
@@ -40,8 +40,8 @@ from typing import Any
 
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
-from funnel.expr import Filter, parse_filter
-from funnel.taxonomy import AttributionOptions, Cause, parse_attribution
+from funnel.spec.conditions import Filter, parse_filter
+from funnel.spec.taxonomy import AttributionOptions, Cause, parse_attribution
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -353,7 +353,7 @@ def builtin_spec(name: str = "checkout") -> FunnelSpec:
     ['cart', 'checkout', 'shipping', 'payment', 'purchase']
     """
     try:
-        text = resources.files("funnel").joinpath(f"specs/{name}.toml").read_text("utf-8")
+        text = resources.files("funnel.spec").joinpath(f"builtin/{name}.toml").read_text("utf-8")
     except FileNotFoundError:
         raise SpecError(
             f"no built-in spec {name!r}", hint="built-ins: checkout, ecommerce"

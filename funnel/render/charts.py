@@ -25,8 +25,8 @@ from funnel.errors import FunnelError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from funnel.comparison import Comparison
-    from funnel.result import CauseTables, FunnelResult
+    from funnel.results.comparison import Comparison
+    from funnel.results.result import CauseTables, FunnelResult
 
 __all__ = [
     "cause_chart",

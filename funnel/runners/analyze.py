@@ -12,13 +12,9 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from funnel.cause_tables import attribution_rows, build_causes
-from funnel.causes import cause_rows, row_flags, shown_columns
-from funnel.errors import SchemaError, closest
-from funnel.load import LoadedEvents, LoadOptions, scan_events
-from funnel.presets import PRESETS
-from funnel.result import CauseTables, FunnelResult
-from funnel.sessionize import (
+from funnel.causes.evidence import cause_rows, row_flags, shown_columns
+from funnel.causes.tables import attribution_rows, build_causes
+from funnel.engine.sessionize import (
     SessionizeOptions,
     carried_columns,
     collect_sorted,
@@ -28,11 +24,16 @@ from funnel.sessionize import (
     sort_key_names,
     sort_keys,
 )
-from funnel.spec import FunnelSpec, builtin_spec
-from funnel.steps import match_paths, step_rank
-from funnel.tables import breakdown_table, step_table, timing_table, trend_table, units_table
-from funnel.timestamps import normalize_timestamp
-from funnel.validate import Ledger, ValidateOptions, mark_rejects
+from funnel.engine.steps import match_paths, step_rank
+from funnel.engine.tables import breakdown_table, step_table, timing_table, trend_table, units_table
+from funnel.errors import SchemaError, closest
+from funnel.input.load import LoadedEvents, LoadOptions, scan_events
+from funnel.input.presets import PRESETS
+from funnel.input.timestamps import normalize_timestamp
+from funnel.input.validate import ValidateOptions, mark_rejects
+from funnel.results.ledger import Ledger
+from funnel.results.result import CauseTables, FunnelResult
+from funnel.spec.funnel_spec import FunnelSpec, builtin_spec
 
 __all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
 

@@ -5,7 +5,6 @@ JSON output (``to_json``) is versioned by ``schema_version``; docs/json.md descr
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import math
@@ -14,44 +13,13 @@ from typing import Any
 
 import polars as pl
 
-from funnel.spec import FunnelSpec
-from funnel.validate import Ledger
+from funnel.results.ledger import Ledger
+from funnel.results.records import clean, frame_records, html_table
+from funnel.spec.funnel_spec import FunnelSpec
 
 __all__ = ["SCHEMA_VERSION", "CauseTables", "FunnelResult"]
 
 SCHEMA_VERSION = 1
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def frame_records(df: pl.DataFrame | None) -> list[dict[str, Any]] | None:
-    """Rows as JSON-ready dicts (NaN -> null, datetimes -> ISO text)."""
-    return None if df is None else [_clean(r) for r in df.to_dicts()]
-
-
-def _html_table(df: pl.DataFrame, title: str, max_rows: int = 20) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for r in df.head(max_rows).iter_rows():  # display only: a bounded number of rows
-        cells = "".join(
-            f"<td>{html.escape(f'{v:.4g}' if isinstance(v, float) else str(v))}</td>" for v in r
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    more = f"<p>… {df.height - max_rows} more rows</p>" if df.height > max_rows else ""
-    return (
-        f"<h4>{html.escape(title)}</h4><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{more}"
-    )
 
 
 @dataclass(frozen=True)
@@ -99,15 +67,15 @@ class CauseTables:
 
     def plot(self) -> Any:
         """Shares by primary cause with intervals (a matplotlib ``Figure``; ``report`` extra)."""
-        from funnel.charts import cause_chart
+        from funnel.render.charts import cause_chart
 
         return cause_chart(self)
 
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
-        parts.append(_html_table(self.summary, "Abandonment by primary cause"))
-        parts.append(_html_table(self.exposure, "Exposure: excess abandonment"))
-        parts.append(_html_table(self.drivers, "Drop-off drivers", max_rows=10))
+        parts.append(html_table(self.summary, "Abandonment by primary cause"))
+        parts.append(html_table(self.exposure, "Exposure: excess abandonment"))
+        parts.append(html_table(self.drivers, "Drop-off drivers", max_rows=10))
         return "".join(parts) + "</div>"
 
 
@@ -144,7 +112,7 @@ class FunnelResult:
             "schema_version": SCHEMA_VERSION,
             "spec": self.spec.to_dict(),
             "ledger": self.ledger.to_dict(),
-            "summary": _clean(self.summary),
+            "summary": clean(self.summary),
             "steps": frame_records(self.steps),
             "timing": frame_records(self.timing),
             "breakdown": frame_records(self.breakdown),
@@ -162,15 +130,15 @@ class FunnelResult:
     def plot(self) -> Any:
         """The funnel chart (a matplotlib ``Figure``; needs the ``report`` extra).
 
-        See :mod:`funnel.charts` for the timing, cause and trend charts.
+        See :mod:`funnel.render.charts` for the timing, cause and trend charts.
         """
-        from funnel.charts import funnel_chart
+        from funnel.render.charts import funnel_chart
 
         return funnel_chart(self)
 
     def to_markdown(self) -> str:
         """GitHub-flavoured Markdown: the headline first, then steps and causes."""
-        from funnel.markdown import result_markdown
+        from funnel.render.markdown import result_markdown
 
         return result_markdown(self)
 
@@ -191,7 +159,7 @@ class FunnelResult:
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
         parts.append(
-            _html_table(
+            html_table(
                 self.steps.select(
                     "step",
                     "entered",
@@ -203,8 +171,8 @@ class FunnelResult:
                 "Steps",
             )
         )
-        parts.append(_html_table(self.timing, "Timing (seconds)"))
+        parts.append(html_table(self.timing, "Timing (seconds)"))
         if self.causes is not None:
-            parts.append(_html_table(self.causes.summary, "Abandonment by primary cause"))
-        parts.append(_html_table(self.ledger.counts, "Ledger"))
+            parts.append(html_table(self.causes.summary, "Abandonment by primary cause"))
+        parts.append(html_table(self.ledger.counts, "Ledger"))
         return "".join(parts) + "</div>"

@@ -17,9 +17,10 @@ from typing import Any
 import polars as pl
 
 from funnel.errors import SpecError, did_you_mean
-from funnel.markdown import md_cell as _md
-from funnel.result import SCHEMA_VERSION, _clean, _html_table, frame_records
-from funnel.validate import Ledger
+from funnel.results.ledger import Ledger
+from funnel.results.records import clean, frame_records, html_table
+from funnel.results.records import md_cell as _md
+from funnel.results.result import SCHEMA_VERSION
 
 __all__ = ["Comparison", "Gate", "parse_gate"]
 
@@ -166,7 +167,7 @@ class Comparison:
         """Plain data with ``schema_version`` (docs/json.md, ``compare``)."""
         return {
             "schema_version": SCHEMA_VERSION,
-            "comparison": _clean(self.summary),
+            "comparison": clean(self.summary),
             "verdicts": self.verdicts(),
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -230,7 +231,7 @@ class Comparison:
 
     def plot(self) -> Any:
         """Per-step differences with intervals (a matplotlib ``Figure``; ``report`` extra)."""
-        from funnel.charts import comparison_chart
+        from funnel.render.charts import comparison_chart
 
         return comparison_chart(self)
 
@@ -247,11 +248,11 @@ class Comparison:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
         parts += [f"<p><strong>Warning:</strong> {html.escape(w)}</p>" for w in self.warnings]
         parts += [f"<p>{html.escape(v)}</p>" for v in self.verdicts()]
-        parts.append(_html_table(self.versions, "Versions"))
-        parts.append(_html_table(self.primary(), "Conversion from entry"))
-        parts.append(_html_table(self.timing, "Time per step (seconds)"))
+        parts.append(html_table(self.versions, "Versions"))
+        parts.append(html_table(self.primary(), "Conversion from entry"))
+        parts.append(html_table(self.timing, "Time per step (seconds)"))
         if self.causes is not None:
-            parts.append(_html_table(self.causes, "Abandonment by primary cause"))
+            parts.append(html_table(self.causes, "Abandonment by primary cause"))
         return "".join(parts) + "</div>"
 
 

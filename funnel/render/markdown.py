@@ -5,25 +5,17 @@ Cell text is escaped (no HTML, no pipes), so event names cannot break the table.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from funnel.results.records import md_cell
+
 if TYPE_CHECKING:
-    from funnel.result import FunnelResult
+    from funnel.results.result import FunnelResult
 
 __all__ = ["headline", "md_cell", "result_markdown"]
-
-
-def md_cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell (no pipes, no HTML, one line).
-
-    >>> md_cell("<b>a|b</b>")
-    '&lt;b&gt;a\\\\|b&lt;/b&gt;'
-    """
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _pct(v: Any) -> str:

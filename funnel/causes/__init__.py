@@ -1,0 +1,1 @@
+"""Why shoppers leave: evidence per abandoned unit, cause tables, exposure and drivers."""

@@ -1,0 +1,1 @@
+"""Renderers: terminal text, Markdown, charts and the HTML report, over result objects."""

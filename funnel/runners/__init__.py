@@ -1,0 +1,1 @@
+"""Runners: load, map over user buckets, reduce, in memory or out of core."""

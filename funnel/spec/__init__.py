@@ -1,0 +1,5 @@
+"""Specs as data: funnels, conditions and the cause taxonomy, read from TOML and validated."""
+
+from funnel.spec.funnel_spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
+
+__all__ = ["Exclusion", "FunnelSpec", "SessionOptions", "Step", "builtin_spec"]

@@ -1,0 +1,1 @@
+"""Two funnel versions compared step by step: the statistics and the comparison tables."""
