@@ -1,4 +1,4 @@
--- The same 5-step funnel in DuckDB SQL: validate, drop exact duplicates, sessionize (30 min),
+-- The same 5-step funnel in DuckDB SQL, as funnel does it: validate, drop exact duplicates, sessionize (30 min),
 -- ordered greedy steps within the session, step counts and median transition times.
 WITH raw AS (
     SELECT DISTINCT * FROM read_parquet('PATH')

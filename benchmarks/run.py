@@ -1,9 +1,17 @@
-"""Time funnel.analyze against DuckDB SQL and against polars read+sort; print a table.
+"""Time funnel against what a user would otherwise write; print a table.
 
-    python benchmarks/run.py benchmarks/data/events_10M.parquet [--repeat 3]
+    python benchmarks/run.py benchmarks/data/events_10M.parquet [--repeat 3] [--memory 2GiB]
 
-Each measurement runs in a fresh process, so peak RSS (ru_maxrss of that child) is its own;
-imports happen before the clock starts.
+Contenders, each in a fresh process (so peak RSS, ru_maxrss of that child, is its own;
+imports happen before the clock starts), median wall time of ``--repeat`` runs:
+
+* ``funnel.analyze`` (causes on), ``funnel.analyze (no causes)``, ``funnel.validate``;
+* ``duckdb plain SQL``: the window-function funnel a user writes (duckdb_plain.sql);
+* ``duckdb SQL (dedup)``: the same with de-duplication and validation (duckdb_funnel.sql);
+* ``polars hand-written``: sort, cum_sum sessions, the first step times per session;
+* ``polars read+sort``: the floor: read three columns and sort them.
+
+``--memory`` passes a budget to the funnel contenders (out of core above it).
 """
 
 from __future__ import annotations
@@ -11,19 +19,62 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
+FUNNEL_OPTS = "funnel.AnalyzeOptions(causes=CAUSES, memory=MEMORY)"
 TASKS = {
-    "funnel.analyze": """
+    "funnel.analyze": f"""
 import funnel
-r = funnel.analyze(PATH)
-out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
+CAUSES = True
+r = funnel.analyze(PATH, options={FUNNEL_OPTS})
+out = {{"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}}
 """,
-    "funnel.analyze (no causes)": """
+    "funnel.analyze (no causes)": f"""
 import funnel
-r = funnel.analyze(PATH, options=funnel.AnalyzeOptions(causes=False))
-out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
+CAUSES = False
+r = funnel.analyze(PATH, options={FUNNEL_OPTS})
+out = {{"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}}
+""",
+    "funnel.validate": f"""
+import funnel
+CAUSES = False
+led = funnel.validate(PATH, {FUNNEL_OPTS})
+out = {{"used": led.total("used")}}
+""",
+    "duckdb plain SQL": """
+import duckdb
+con = duckdb.connect()
+SQL = open(os.path.join(HERE, "duckdb_plain.sql")).read().replace("PATH", PATH)
+rows = con.execute(SQL).fetchall()
+out = {"entered": [r[1] for r in rows]}
+""",
+    "duckdb SQL (dedup)": """
+import duckdb
+con = duckdb.connect()
+SQL = open(os.path.join(HERE, "duckdb_funnel.sql")).read().replace("PATH", PATH)
+rows = con.execute(SQL).fetchall()
+out = {"entered": [r[1] for r in rows]}
+""",
+    "polars hand-written": """
+import polars as pl
+steps = ["add_to_cart", "begin_checkout", "add_shipping_info", "add_payment_info", "purchase"]
+df = (pl.scan_parquet(PATH).select("user_id", "timestamp", "event")
+      .sort("user_id", "timestamp").collect())
+u, ts = pl.col("user_id"), pl.col("timestamp")
+new = (u != u.shift(1)) | ((ts - ts.shift(1)) > pl.duration(minutes=30))
+df = df.with_columns(new.fill_null(True).cum_sum().alias("sid")).filter(
+    pl.col("event").is_in(steps))
+times, prev = [], None
+for i, name in enumerate(steps):
+    hit = pl.col("event") == name
+    if prev is not None:
+        hit = hit & (ts >= pl.col(prev))
+    df = df.with_columns(ts.filter(hit).min().over("sid").alias(f"t{i}"))
+    prev = f"t{i}"
+per = df.group_by("sid").agg(pl.col("t0", "t1", "t2", "t3", "t4").first())
+out = {"entered": [int(per[f"t{i}"].count()) for i in range(5)]}
 """,
     "polars read+sort": """
 import polars as pl
@@ -31,22 +82,14 @@ lf = pl.scan_parquet(PATH).select("user_id", "timestamp", "event")
 df = lf.sort("user_id", "timestamp").collect()
 out = {"rows": df.height}
 """,
-    "duckdb SQL": """
-import duckdb
-con = duckdb.connect()
-con.execute("SET threads TO 2")
-SQL = open(os.path.join(HERE, "duckdb_funnel.sql")).read().replace("PATH", PATH)
-rows = con.execute(SQL).fetchall()
-out = {"entered": [r[1] for r in rows]}
-""",
 }
 
 
-def measure(code: str, path: str) -> tuple[float, float, dict]:
+def measure(code: str, path: str, memory: str | None) -> tuple[float, float, dict]:
     imports = "".join(line + "\n" for line in code.splitlines() if line.startswith("import "))
     body = "".join(line + "\n" for line in code.splitlines() if not line.startswith("import "))
     prog = (
-        f"import os, json, time\n{imports}PATH = {path!r}\n"
+        f"import os, json, time\n{imports}PATH = {path!r}\nMEMORY = {memory!r}\n"
         f"HERE = {os.path.dirname(os.path.abspath(__file__))!r}\n"
         f"t0 = time.perf_counter()\n{body}\nout['wall_s'] = time.perf_counter() - t0\n"
         "print(json.dumps(out))"
@@ -65,24 +108,30 @@ def main() -> None:
     ap.add_argument("path")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--memory", help="memory budget for the funnel contenders, e.g. 2GiB")
     args = ap.parse_args()
     results = {}
+    print(f"{args.path}  (median of {args.repeat} fresh processes)")
     for name, code in TASKS.items():
         if args.only and name not in args.only:
             continue
-        runs = [measure(code, args.path) for _ in range(args.repeat)]
-        best = min(r[0] for r in runs)
-        results[name] = (best, max(r[1] for r in runs), runs[0][2])
+        runs = [measure(code, args.path, args.memory) for _ in range(args.repeat)]
+        wall = statistics.median(r[0] for r in runs)
+        results[name] = (wall, max(r[1] for r in runs), runs[0][2])
+        times = ", ".join(f"{r[0]:.2f}" for r in runs)
         print(
-            f"{name:20s} best {best:7.2f} s  peak RSS {results[name][1]:8.0f} MiB  {runs[0][2]}",
+            f"{name:28s} median {wall:7.2f} s ({times})  peak RSS {results[name][1]:7.0f} MiB"
+            f"  {json.dumps(runs[0][2])[:90]}",
             flush=True,
         )
-    if "funnel.analyze" in results:
-        f = results["funnel.analyze"]
-        for other in ("duckdb SQL", "polars read+sort", "funnel.analyze (no causes)"):
-            if other in results:
-                o = results[other]
-                print(f"funnel / {other}: time {f[0] / o[0]:.2f}x, peak RSS {f[1] / o[1]:.2f}x")
+    base = results.get("duckdb plain SQL")
+    if base:
+        for name, (wall, rss, _) in results.items():
+            if name.startswith("funnel"):
+                print(
+                    f"{name} / duckdb plain SQL: time {wall / base[0]:.2f}x, "
+                    f"peak RSS {rss / base[1]:.2f}x"
+                )
 
 
 if __name__ == "__main__":

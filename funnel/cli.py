@@ -87,8 +87,9 @@ def analyze_cmd(
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        with Progress(f"analysing {' '.join(events)}", quiet=quiet):
-            result = analyze(list(events), spec, replace(options, causes=not no_causes))
+        with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
+            options = replace(options, causes=not no_causes)
+            result = analyze(list(events), spec, options, progress=bar.buckets)
             if sessions_out:
                 write_frame(result.units, sessions_out)
             if html_out:
@@ -143,7 +144,8 @@ def causes_cmd(
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
-        result = analyze(list(events), spec, options)
+        with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
+            result = analyze(list(events), spec, options, progress=bar.buckets)
         causes = result.causes
         if evidence_out:
             write_frame(causes.evidence, evidence_out)
@@ -315,8 +317,8 @@ def report_cmd(
         extra = (compare_by,) if compare_by else ()
         by = tuple(dict.fromkeys((*by, *extra)))
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        with Progress(f"reporting on {' '.join(events)}", quiet=quiet):
-            result = analyze(list(events), spec, options)
+        with Progress(f"reporting on {' '.join(events)}", quiet=quiet) as bar:
+            result = analyze(list(events), spec, options, progress=bar.buckets)
             cmp = compare_arms(result, compare_by) if compare_by else None
             write_report(out, result, cmp, inputs=list(events))
     except FunnelError as exc:
@@ -334,7 +336,8 @@ def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, reject
     """Check EVENTS against the data contract: schema and ledger only."""
     try:
         opts = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
-        ledger = validate(list(events), opts)
+        with Progress(f"validating {' '.join(events)}", quiet=quiet) as bar:
+            ledger = validate(list(events), opts, progress=bar.buckets)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -44,6 +44,18 @@ def parse_time(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    """Keep a run option (``--memory``, ``--tmp-dir``) for :func:`analyze_options`."""
+    if value is not None:
+        ctx.meta[f"funnel.{param.name}"] = value
+    return value
+
+
+def _run_option(name: str) -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(f"funnel.{name}")
+
+
 def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
     validate_opts = ValidateOptions(max_time=parse_time(max_time))
     if min_time:
@@ -56,6 +68,8 @@ def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="da
         by=tuple(by),
         trend_every={"day": "1d", "week": "1w"}[trend],
         rejects_path=rejects,
+        memory=_run_option("memory"),
+        tmp_dir=_run_option("tmp_dir"),
     )
 
 
@@ -94,6 +108,21 @@ def input_options(f):
                 "--rejects",
                 type=click.Path(dir_okay=False),
                 help="Write rejected rows with their reason (.csv or .parquet).",
+            ),
+            click.option(
+                "--memory",
+                metavar="SIZE",
+                expose_value=False,
+                callback=_remember,
+                help="Memory budget, e.g. 2GiB (default: half of the available memory). "
+                "Larger dumps run out of core in buckets of users.",
+            ),
+            click.option(
+                "--tmp-dir",
+                type=click.Path(file_okay=False, exists=True),
+                expose_value=False,
+                callback=_remember,
+                help="Folder for the bucket files of out-of-core runs (removed afterwards).",
             ),
             click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
         ]

@@ -47,6 +47,11 @@ class Progress:
         """Say what is being done now."""
         self.label = label
 
+    def buckets(self, done: int, total: int) -> None:
+        """Count buckets of users done (the ``progress`` callback of :func:`funnel.analyze`)."""
+        base = self.label.split(" [", 1)[0]
+        self.label = f"{base} [buckets {done}/{total}]"
+
     def _run(self) -> None:
         frame = 0
         while not self._stop.wait(self.interval):

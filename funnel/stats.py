@@ -15,21 +15,46 @@ import math
 
 import numpy as np
 import polars as pl
-from scipy.stats import chi2 as chi2_dist
-from scipy.stats import false_discovery_control, fisher_exact, norm
 
 __all__ = [
     "benjamini_hochberg",
+    "exact_mean",
+    "exact_sum",
     "risk_ratio",
     "two_by_two_p",
     "two_by_two_test",
     "wilson_exprs",
     "wilson_interval",
+    "z_value",
 ]
 
 
+EXACT_SCALE = 1_000_000  # sums are exact in millionths: money cents, microseconds
+
+
+def exact_sum(values: pl.Expr) -> pl.Expr:
+    """Sum of float ``values`` rounded to millionths, added as integers: the same bytes in
+    any order and any grouping (a float sum is not; docs/json.md). Exact for durations
+    from microsecond timestamps and for money in cents.
+
+    >>> pl.DataFrame({"v": [0.1, 0.2, 0.3]}).select(exact_sum(pl.col("v"))).item()
+    0.6
+    """
+    scaled = (values * EXACT_SCALE).round(0).cast(pl.Int64)
+    return scaled.sum() / EXACT_SCALE
+
+
+def exact_mean(values: pl.Expr) -> pl.Expr:
+    """Mean as :func:`exact_sum` over the count of non-null values (null when none)."""
+    n = values.count()
+    return pl.when(n > 0).then(exact_sum(values) / n)
+
+
 @functools.lru_cache(maxsize=64)
-def _z(confidence: float) -> float:
+def z_value(confidence: float) -> float:
+    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95)."""
+    from scipy.stats import norm  # scipy on first use: `import funnel` stays fast
+
     return float(norm.ppf(0.5 + confidence / 2))
 
 
@@ -41,7 +66,7 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     """
     if trials <= 0:
         return (math.nan, math.nan)
-    z = _z(confidence)
+    z = z_value(confidence)
     p = successes / trials
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
@@ -59,7 +84,7 @@ def wilson_exprs(
     >>> round(out["rate_hi"][0], 4)
     0.3662
     """
-    z = _z(confidence)
+    z = z_value(confidence)
     n = trials.cast(pl.Float64)
     p = successes.cast(pl.Float64) / n
     denom = 1 + z * z / n
@@ -91,7 +116,7 @@ def risk_ratio(
         a, c, n1, n0 = a + 0.5, c + 0.5, n1 + 1, n0 + 1
     rr = (a / n1) / (c / n0)
     se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
-    z = _z(confidence)
+    z = z_value(confidence)
     return (rr, rr * math.exp(-z * se), rr * math.exp(z * se))
 
 
@@ -116,6 +141,9 @@ def two_by_two_p(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> 
     """
     a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
     large, chi2 = _expected_ok(a, b, c, d)
+    from scipy.stats import chi2 as chi2_dist
+    from scipy.stats import fisher_exact
+
     p = chi2_dist.sf(chi2, 1)
     for i in np.flatnonzero(~large):  # Fisher for the (few) sparse tables
         table = [[int(a[i]), int(b[i])], [int(c[i]), int(d[i])]]
@@ -143,4 +171,6 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     if p.size == 0:
         return p
+    from scipy.stats import false_discovery_control
+
     return false_discovery_control(p, method="bh")

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
 from funnel.causes.evidence import gather_by_sid, int_type_for
 from funnel.spec.funnel_spec import FunnelSpec
-from funnel.stats import benjamini_hochberg, two_by_two_p
+from funnel.stats import benjamini_hochberg, two_by_two_p, z_value
 
 __all__ = ["drivers_table", "feature_counts"]
 
@@ -221,7 +220,7 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
     c, d = n_ab - a, n_cv - b
     log_or = np.log((a + 1) * (d + 1) / ((b + 1) * (c + 1)))
     se = np.sqrt(1 / (a + 1) + 1 / (b + 1) + 1 / (c + 1) + 1 / (d + 1))
-    z = float(norm.ppf(0.975))
+    z = z_value(0.95)
     p = two_by_two_p(a, b, c, d)
     q = benjamini_hochberg(p)
     cause_of = {e: cz.name for cz in reversed(spec.causes) for e in cz.events}

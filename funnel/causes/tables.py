@@ -29,14 +29,17 @@ from funnel.causes.evidence import (
 )
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED
-from funnel.stats import risk_ratio, two_by_two_p, wilson_exprs
+from funnel.stats import exact_mean, exact_sum, risk_ratio, two_by_two_p, wilson_exprs
 
 __all__ = [
+    "attribute_units",
     "attribution_rows",
-    "build_causes",
+    "cause_notes",
     "cause_step_table",
     "cause_table",
+    "cause_tables",
     "exposure_flags",
+    "exposure_masks",
     "exposure_table",
 ]
 
@@ -58,8 +61,8 @@ def cause_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     base = pl.LazyFrame({"cause": names, "label": [labels[n] for n in names]})
     primary = ab.group_by(pl.col("primary_cause").alias("cause")).agg(
         pl.len().alias("abandoned"),
-        pl.col("cart_value").sum().alias("value_at_risk"),
-        pl.col("cart_value").mean().alias("mean_cart_value"),
+        exact_sum(pl.col("cart_value")).alias("value_at_risk"),
+        exact_mean(pl.col("cart_value")).alias("mean_cart_value"),
     )
     seen = (
         ab.select(pl.col("causes").str.split(",").alias("cause"))
@@ -98,7 +101,7 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     out = (
         _abandoned(units)
         .group_by("exit_step", pl.col("primary_cause").alias("cause"))
-        .agg(pl.len().alias("abandoned"), pl.col("cart_value").sum().alias("value_at_risk"))
+        .agg(pl.len().alias("abandoned"), exact_sum(pl.col("cart_value")).alias("value_at_risk"))
         .with_columns(pl.col("abandoned").sum().over("exit_step").alias("_step_total"))
         .with_columns(*wilson_exprs(pl.col("abandoned"), pl.col("_step_total"), "share_of_step"))
         .drop("_step_total")
@@ -142,16 +145,11 @@ def exposure_flags(
     )
 
 
-def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments.
 
-    ``flags``: the units' cause masks from :func:`exposure_flags`; ``_unit`` numbers the
-    rows of ``units`` (0, 1, ...)."""
-    # the units' masks by unit number (a scatter, no join)
-    seen = pl.repeat(0, units.height, dtype=pl.Int64, eager=True)
-    if flags.height:
-        seen = seen.scatter(flags["_unit"], flags["_cm"])
-    both = units.with_columns(seen.alias("_seen"))
+    ``units`` carry ``_seen``, the bits of the causes each unit was exposed to
+    (:func:`exposure_masks`)."""
     aggs = []
     for i, c in enumerate(spec.causes):
         reached = pl.col(f"at_{spec.step_names[c.exposed_from]}").is_not_null()
@@ -162,7 +160,7 @@ def exposure_table(units: pl.DataFrame, flags: pl.DataFrame, spec: FunnelSpec) -
             (reached & ~exposed).sum().alias(f"n0_{i}"),
             (reached & ~exposed & left).sum().alias(f"c_{i}"),
         ]
-    sums = both.select(aggs).row(0, named=True) if aggs else {}
+    sums = units.select(aggs).row(0, named=True) if aggs else {}
     rows = []
     for i, c in enumerate(spec.causes):
         n1, a, n0, cc = (int(sums[f"{k}_{i}"]) for k in ("n1", "a", "n0", "c"))
@@ -280,19 +278,15 @@ def _evidence_table(
     )
 
 
-def build_causes(
-    rows: pl.DataFrame,
-    placed: pl.DataFrame,
-    units: pl.DataFrame,
-    spec: FunnelSpec,
-    names: set[str],
-    n_sessions: int,
-    details: pl.DataFrame,
-) -> tuple[pl.DataFrame, dict[str, pl.DataFrame], list[str]]:
-    """Run attribution: (units with ``primary_cause``, ``causes``, ``cart_value``; the cause
-    tables by name; notes). ``rows`` and ``placed`` are :func:`attribution_rows`, collected;
-    ``names`` are the data's columns; ``n_sessions`` the largest ``_sid``; ``details`` come
-    from :func:`funnel.causes.evidence.cause_rows`. Collects (documented)."""
+def exposure_masks(units: pl.DataFrame, flags: pl.DataFrame) -> pl.Series:
+    """``_seen`` per row of ``units``: the cause bits of :func:`exposure_flags` (a scatter by
+    unit number ``_unit``, no join), 0 for units without any."""
+    seen = pl.repeat(0, units.height, dtype=pl.Int64, eager=True).alias("_seen")
+    return seen.scatter(flags["_unit"], flags["_cm"]) if flags.height else seen
+
+
+def cause_notes(spec: FunnelSpec, names: set[str]) -> list[str]:
+    """What attribution cannot see in this data: missing columns, no cart value."""
     notes = []
     wanted = set().union(*(c.columns() for c in spec.causes)) if spec.causes else set()
     missing = sorted(wanted - names)
@@ -301,9 +295,28 @@ def build_causes(
             "causes: column(s) " + ", ".join(missing) + " not in the data; evidence that needs"
             " them cannot be seen (built-in causes)"
         )
-    value = spec.attribution.value if spec.attribution.value in names else None
-    if value is None:
+    if spec.attribution.value not in names:
         notes.append(f"causes: no '{spec.attribution.value}' column, so no value at risk")
+    return notes
+
+
+def attribute_units(
+    rows: pl.DataFrame,
+    placed: pl.DataFrame,
+    units: pl.DataFrame,
+    spec: FunnelSpec,
+    names: set[str],
+    n_sessions: int,
+    details: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The per-unit part of attribution, for one set of users: (units with
+    ``primary_cause``, ``causes``, ``cart_value`` and the exposure bits ``_seen``; the
+    evidence rows; the driver counts of these units). ``rows`` and ``placed`` are
+    :func:`attribution_rows`, collected; ``names`` are the data's columns; ``n_sessions``
+    the largest ``_sid``; ``details`` come from :func:`funnel.causes.evidence.cause_rows`.
+    Sums of these over sets of users are the counts of all of them. Collects (documented).
+    """
+    value = spec.attribution.value if spec.attribution.value in names else None
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
     unit_of_sid = unit_lookup(units, n_sessions)
@@ -318,13 +331,22 @@ def build_causes(
         ],
         engine="streaming",
     )
-    units = units.with_columns(_unit_causes(primary_causes(evidence), values, n_sessions))
+    units = units.with_columns(
+        *_unit_causes(primary_causes(evidence), values, n_sessions), exposure_masks(units, flags)
+    )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
-    tables = {
+    return units.drop("_unit"), evidence, counts
+
+
+def cause_tables(
+    units: pl.DataFrame, evidence: pl.DataFrame, counts: pl.DataFrame, spec: FunnelSpec
+) -> dict[str, pl.DataFrame]:
+    """The cause tables by name, from every unit (:func:`attribute_units`, concatenated),
+    the evidence rows and the driver counts summed over sets of users."""
+    return {
         "summary": cause_table(units, spec),
         "by_step": cause_step_table(units, spec),
-        "exposure": exposure_table(units, flags, spec),
+        "exposure": exposure_table(units, spec),
         "drivers": drivers_table(counts, units, spec),
         "evidence": evidence,
     }
-    return units.drop("_unit"), tables, notes

@@ -13,7 +13,7 @@ import polars as pl
 
 from funnel.engine.sessionize import session_label
 from funnel.spec.funnel_spec import FunnelSpec
-from funnel.stats import wilson_exprs
+from funnel.stats import exact_mean, wilson_exprs
 
 __all__ = ["breakdown_table", "step_table", "timing_table", "trend_table", "units_table"]
 
@@ -143,7 +143,7 @@ def step_table(
 def _describe(values: pl.Expr) -> list[pl.Expr]:
     return [
         values.count().alias("n"),
-        values.mean().alias("mean_s"),
+        exact_mean(values).alias("mean_s"),
         *[values.quantile(q, "linear").alias(name) for name, q in QUANTILES.items()],
     ]
 

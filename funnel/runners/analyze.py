@@ -1,7 +1,9 @@
-"""The pipeline end to end: load -> validate -> sessionize -> steps -> tables.
+"""The pipeline end to end: plan, map over buckets of users, reduce.
 
-Everything stays lazy until one ``collect_all`` at the end, so the dump is read and sorted
-once; the ledger counts, the duplicate counts and the per-unit paths share that plan.
+:func:`analyze` loads the dump lazily and marks rejects (:func:`prepare`), checks the
+columns the spec needs, picks a runner for the memory budget (:mod:`funnel.runners.local`),
+maps every bucket to partial results and reduces them to the tables
+(:mod:`funnel.runners.bucket`). :func:`validate` is the same run with the ledger only.
 """
 
 from __future__ import annotations
@@ -12,28 +14,23 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from funnel.causes.evidence import cause_rows, row_flags, shown_columns
-from funnel.causes.tables import attribution_rows, build_causes
-from funnel.engine.sessionize import (
-    SessionizeOptions,
-    carried_columns,
-    collect_sorted,
-    flag_duplicates,
-    order_events,
-    sessionize,
-    sort_key_names,
-    sort_keys,
-)
-from funnel.engine.steps import match_paths, step_rank
-from funnel.engine.tables import breakdown_table, step_table, timing_table, trend_table, units_table
 from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, scan_events
 from funnel.input.presets import PRESETS
 from funnel.input.timestamps import normalize_timestamp
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.results.ledger import Ledger
-from funnel.results.result import CauseTables, FunnelResult
-from funnel.spec.funnel_spec import FunnelSpec, builtin_spec
+from funnel.results.result import FunnelResult
+from funnel.runners.bucket import BucketPlan, reduce_ledger, reduce_partials
+from funnel.runners.local import (
+    Progress,
+    available_memory,
+    choose_run,
+    estimate_rows,
+    parse_size,
+    run_buckets,
+)
+from funnel.spec import FunnelSpec, builtin_spec
 
 __all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
 
@@ -46,7 +43,11 @@ class AnalyzeOptions:
 
     ``by``: columns to break the funnel down by; ``trend_every``: ``1d`` or ``1w``;
     ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``);
-    ``causes``: attribute abandonment to causes (docs/causes.md).
+    ``causes``: attribute abandonment to causes (docs/causes.md);
+    ``memory``: the memory budget (``"2GiB"`` or bytes; default: half of what is available
+    now), which picks in-memory or out-of-core runs and the number of buckets;
+    ``buckets``: force a number of user buckets; ``tmp_dir``: where out-of-core runs put
+    their bucket files (default: the system's temporary folder).
     """
 
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -55,6 +56,9 @@ class AnalyzeOptions:
     causes: bool = True
     trend_every: str = "1d"
     rejects_path: str | None = None
+    memory: int | str | None = None
+    buckets: int | None = None
+    tmp_dir: str | None = None
 
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
@@ -103,24 +107,6 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
             )
 
 
-def _ledger_frames(prepared: LoadedEvents) -> list[pl.LazyFrame]:
-    m = prepared.frame
-    return [
-        m.group_by("_file").agg(pl.len().alias("rows")),
-        m.filter(pl.col("_reject").is_not_null())
-        .group_by("_file", "_reject")
-        .agg(pl.len().alias("rows")),
-    ]
-
-
-def _duplicate_counts(ordered: pl.LazyFrame, files: tuple[str, ...]) -> pl.LazyFrame:
-    """Duplicates per file; a single file's name is not carried through the sort."""
-    names = ordered.collect_schema().names()
-    file_col = pl.col("_file") if "_file" in names else pl.lit(files[0])
-    dups = ordered.filter(pl.col("_dup"))
-    return dups.group_by(file_col.alias("_file")).agg(pl.len().alias("rows"))
-
-
 def _write_rejects(prepared: LoadedEvents, path: str) -> None:
     rejected = (
         prepared.frame.filter(pl.col("_reject").is_not_null())
@@ -142,10 +128,60 @@ def _write_rejects(prepared: LoadedEvents, path: str) -> None:
         ).collect().write_csv(path)
 
 
+def _bucket_plan(
+    prepared: LoadedEvents, spec: FunnelSpec, options: AnalyzeOptions, *, causes: bool
+) -> BucketPlan:
+    """Check the columns the spec and options need; what every bucket needs to know."""
+    schema = prepared.frame.collect_schema()
+    names = schema.names()
+    wanted = {c: "spec" for c in sorted(spec.property_columns())}
+    wanted |= {c: "--by" for c in options.by}
+    if causes:
+        user_causes = [x for x in spec.causes if not x.builtin]
+        wanted |= {c: f"cause {x.name}" for x in user_causes for c in x.columns()}
+    _check_columns(names, wanted)
+    if spec.sessions.use_column and "session_id" not in names:
+        raise SchemaError(
+            "sessions.use_column is set but the data has no session_id column",
+            hint="map one with --map session_id=COLUMN or drop use_column",
+        )
+    data = [c for c in names if c not in ("_reject", "_timestamp_raw", "_file")]
+    return BucketPlan(
+        spec=spec,
+        names=frozenset(data),
+        text=frozenset(c for c in data if schema[c] == pl.String),
+        files=prepared.files,
+        by=tuple(options.by),
+        causes=causes,
+        trend_every=options.trend_every,
+    )
+
+
+def _run(
+    prepared: LoadedEvents,
+    plan: BucketPlan,
+    options: AnalyzeOptions,
+    progress: Progress | None,
+) -> list:
+    memory = parse_size(options.memory) if options.memory is not None else available_memory() // 2
+    rows = estimate_rows(prepared.frame, () if prepared.files == ("<frame>",) else prepared.files)
+    run = choose_run(rows, memory, options.buckets)
+    parts = run_buckets(prepared.frame, plan, run, tmp_dir=options.tmp_dir, progress=progress)
+    if options.rejects_path:
+        _write_rejects(prepared, options.rejects_path)
+    return parts
+
+
 def validate(
-    source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
+    source: Source,
+    options: AnalyzeOptions | None = None,
+    spec: FunnelSpec | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> Ledger:
     """Load and validate only: the ledger (duplicates included), nothing else.
+
+    The same run as :func:`analyze` without causes (duplicates need the sort).
 
     >>> import polars as pl
     >>> df = pl.DataFrame({"user_id": ["a", "a", None], "event": ["x", "x", "y"],
@@ -153,24 +189,25 @@ def validate(
     >>> validate(df).to_dict()["used"], validate(df).to_dict()["duplicates"]
     (1, 1)
     """
-    options = options or AnalyzeOptions()
+    options = replace(options or AnalyzeOptions(), by=(), causes=False)
     prepared = prepare(source, options, spec)
-    ordered = order_events(
-        prepared.frame.filter(pl.col("_reject").is_null()), several_files=len(prepared.files) > 1
-    )
-    dups = _duplicate_counts(ordered, prepared.files)
-    totals, rejects, dup = pl.collect_all([*_ledger_frames(prepared), dups])
-    if options.rejects_path:
-        _write_rejects(prepared, options.rejects_path)
-    return Ledger.build(totals, rejects, dup, prepared.notes())
+    # the sort and the duplicates of a funnel with one step that nothing matches
+    nothing = FunnelSpec.from_dict({"steps": [{"event": "\x00"}]})
+    plan = _bucket_plan(prepared, nothing, options, causes=False)
+    return reduce_ledger(_run(prepared, plan, options, progress), prepared.notes())
 
 
 def analyze(
-    source: Source, spec: FunnelSpec | None = None, options: AnalyzeOptions | None = None
+    source: Source,
+    spec: FunnelSpec | None = None,
+    options: AnalyzeOptions | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> FunnelResult:
     """Analyse a dump (path, folder, glob or polars frame) with a funnel spec.
 
-    Collects once at the end (documented exception to "stages never collect").
+    Plan (load lazily, check columns), map over buckets of users, reduce to tables.
+    ``progress(done, buckets)`` is called after each bucket.
 
     >>> import polars as pl
     >>> df = pl.DataFrame({
@@ -191,115 +228,6 @@ def analyze(
         preset = options.load.preset
         spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
     prepared = prepare(source, options, spec)
-    schema = prepared.frame.collect_schema()
-    names = schema.names()
-    wanted = {c: "spec" for c in sorted(spec.property_columns())}
-    wanted |= {c: "--by" for c in options.by}
-    _check_columns(names, wanted)
-    if spec.sessions.use_column and "session_id" not in names:
-        raise SchemaError(
-            "sessions.use_column is set but the data has no session_id column",
-            hint="map one with --map session_id=COLUMN or drop use_column",
-        )
-    valid = prepared.frame.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
-    sess_opts = SessionizeOptions(
-        timeout_s=spec.sessions.timeout_s,
-        max_length_s=spec.sessions.max_length_s,
-        use_column=spec.sessions.use_column,
-    )
-    keep = set(spec.property_columns()) | set(options.by)
-    # text read by value only rides through the sort as codes (u32), not strings
-    coded = {"event"} - set(options.by)
-    mask: list[pl.Expr] = []
-    shown: set[str] = set()
-    aside = None
-    if options.causes:
-        user_causes = [x for x in spec.causes if not x.builtin]
-        _check_columns(names, {c: f"cause {x.name}" for x in user_causes for c in x.columns()})
-        # causes are matched while reading (a bit mask); the rows with a bit are kept
-        # aside, unsorted; only the value and driver columns ride through the sort
-        mask = [row_flags(spec, set(names))]
-        drivers = set(spec.attribution.drivers) & set(names)
-        coded |= {c for c in drivers - keep if schema[c] == pl.String}
-        keep |= drivers | ({spec.attribution.value} & set(names))
-        shown = set(shown_columns(spec, set(names)))
-
-        def aside(rows: pl.LazyFrame) -> pl.LazyFrame:
-            return cause_rows(rows, spec, set(names))
-
-    # text read by value only is coded while reading (the mask reads the event's code)
-    to_codes = pl.col(sorted(coded)).cast(pl.Categorical)
-    keyed = sort_keys(valid, rank=step_rank(spec), extra=[to_codes, *mask])
-    several = len(prepared.files) > 1
-    for exact in (False, True):
-        # the one sort: read, hash and select streaming (never every column at once), then
-        # sort the keys and gather two columns at a time: a lower peak (benchmarks/README.md)
-        pre = carried_columns(
-            keyed, keep=sorted(keep | shown), use_column=sess_opts.use_column, several_files=several
-        )
-        keys = sort_key_names(
-            pre.collect_schema().names(),
-            exact_users=exact,
-            use_column=sess_opts.use_column,
-            several_files=several,
-        )
-        rows, details, ledger_counts = collect_sorted(
-            pre,
-            keys,
-            index="_read" if options.causes else None,
-            aside=aside,
-            unsorted=sorted(shown - keep) + (["_cm"] if options.causes else []),
-            also=_ledger_frames(prepared),  # the ledger counts share the scan
-        )
-        totals, rejects = ledger_counts
-        ordered = flag_duplicates(rows.lazy()).collect(engine="in-memory")
-        del rows
-        if exact or not ordered["_collision"].any():
-            break
-    dup = _duplicate_counts(ordered.lazy(), prepared.files)
-    sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
-    units_lf = units_table(match_paths(sess, spec), spec, keep=list(options.by))
-    new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
-    counts = sess.select(
-        pl.len().alias("events"),
-        pl.col("_first").sum().alias("sessions"),
-        new_user.sum().alias("users"),
-    )
-    plans = [dup, units_lf, counts]
-    if options.causes:  # in the same collect: the sessions are computed once for both
-        plans += attribution_rows(sess, spec, set(names), details, ordered.height)
-    dup, units, counted, *attr_rows = pl.collect_all(plans, engine="in-memory")
-    if options.rejects_path:
-        _write_rejects(prepared, options.rejects_path)
-    causes = None
-    if options.causes:
-        n_sessions = int(counted["sessions"][0])
-        units, tables, cause_notes = build_causes(
-            *attr_rows, units, spec, set(names), n_sessions, details
-        )
-        causes = CauseTables(**tables, notes=tuple(cause_notes))
-    del ordered, sess
-    units = units.drop(pl.selectors.starts_with("_"))
-    ledger = Ledger.build(totals, rejects, dup, prepared.notes())
-    steps = step_table(units, spec)
-    n_units, n_conv = units.height, int(units["converted"].sum())
-    summary = {
-        "events_used": int(counted["events"][0]),
-        "sessions": int(counted["sessions"][0]),
-        "users": int(counted["users"][0]),
-        "unit": spec.unit,
-        "units_entered": n_units,
-        "units_converted": n_conv,
-        "conversion": n_conv / n_units if n_units else None,
-    }
-    return FunnelResult(
-        spec=spec,
-        ledger=ledger,
-        steps=steps,
-        timing=timing_table(units, spec),
-        units=units,
-        trend=trend_table(units, spec, options.trend_every),
-        breakdown=breakdown_table(units, spec, list(options.by)) if options.by else None,
-        causes=causes,
-        summary=summary,
-    )
+    plan = _bucket_plan(prepared, spec, options, causes=options.causes)
+    parts = _run(prepared, plan, options, progress)
+    return reduce_partials(parts, plan, prepared.notes())

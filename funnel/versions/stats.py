@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import binom, chisquare, mannwhitneyu
 
-from funnel.stats import _z, two_by_two_test, wilson_interval
+from funnel.stats import two_by_two_test, wilson_interval, z_value
 
 __all__ = [
     "adjust_p",
@@ -114,7 +113,7 @@ def minimum_detectable_effect(
     """
     if n1 <= 0 or n0 <= 0 or not 0 < p0 < 1:
         return math.nan
-    z = _z(1 - alpha) + _z(2 * power - 1)  # two-sided quantile, then one-sided for power
+    z = z_value(1 - alpha) + z_value(2 * power - 1)  # two-sided quantile, then one-sided for power
     return float(z * math.sqrt(p0 * (1 - p0) * (1 / n1 + 1 / n0)))
 
 
@@ -134,6 +133,8 @@ def _median_sampler(sorted_x: np.ndarray, n_boot: int, rng: np.random.Generator)
             parts.append(np.median(sorted_x[idx], axis=1))
         return np.concatenate(parts)
     k = (n + 1) // 2
+    from scipy.stats import binom
+
     cdf = binom.sf(k - 1, n, np.arange(1, n + 1) / n)
     return sorted_x[np.minimum(np.searchsorted(cdf, rng.random(n_boot)), n - 1)]
 
@@ -181,6 +182,8 @@ def mann_whitney_p(x: np.ndarray, x0: np.ndarray) -> float:
     x, x0 = np.asarray(x, dtype=float), np.asarray(x0, dtype=float)
     if x.size == 0 or x0.size == 0:
         return math.nan
+    from scipy.stats import mannwhitneyu
+
     return float(mannwhitneyu(x, x0, alternative="two-sided").pvalue)
 
 
@@ -194,4 +197,6 @@ def sample_ratio_test(observed: list[int], expected_shares: list[float]) -> floa
     shares = np.asarray(expected_shares, dtype=float)
     if obs.sum() <= 0:
         return math.nan
+    from scipy.stats import chisquare
+
     return float(chisquare(obs, shares / shares.sum() * obs.sum()).pvalue)

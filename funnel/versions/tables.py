@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import chi2_contingency
 
 from funnel.errors import SpecError
 from funnel.spec.funnel_spec import FunnelSpec
@@ -236,6 +235,8 @@ def cause_rows(
     table = table[:, table.sum(axis=0) > 0]
     mix = None
     if table.shape[1] > 1 and (table.sum(axis=1) > 0).all():
+        from scipy.stats import chi2_contingency
+
         res = chi2_contingency(table, correction=False)
         mix = {
             "test": "chi-square of primary causes among abandoned units",

@@ -1,0 +1,257 @@
+"""Map and reduce: the whole analysis as two pure functions over sets of users.
+
+Events of one user never meet events of another: sessions, paths, causes, per-unit driver
+features and exact duplicates (which share their user) are all per user. So the rows are
+split by a hash of the user into *buckets*; :func:`map_bucket` turns one bucket's rows into
+:class:`Partials` (per-unit rows, evidence rows, counts), and :func:`reduce_partials`
+computes every table from the partials of all buckets, exactly: percentiles from the unit
+rows, counts as sums. Neither reads or writes files; the runners (:mod:`funnel.runners.local`,
+and a distributed engine) decide where buckets come from and where they run.
+
+Results never depend on the number of buckets or their order: every table is sorted by
+keys that identify its rows (units by entry time, user and session), after concatenation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from funnel.causes.evidence import cause_rows, row_flags, shown_columns
+from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
+from funnel.engine.sessionize import (
+    SessionizeOptions,
+    carried_columns,
+    collect_sorted,
+    flag_duplicates,
+    sessionize,
+    sort_key_names,
+    sort_keys,
+)
+from funnel.engine.steps import match_paths, step_rank
+from funnel.engine.tables import (
+    breakdown_table,
+    step_table,
+    timing_table,
+    trend_table,
+    units_table,
+)
+from funnel.results.ledger import Ledger
+from funnel.results.result import CauseTables, FunnelResult
+from funnel.spec import FunnelSpec
+
+__all__ = ["BucketPlan", "Partials", "bucket_of", "ledger_counts", "map_bucket", "reduce_partials"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketPlan:
+    """What every bucket needs to know about the whole run (from the spec and the schema).
+
+    ``names``: the data's columns; ``text``: those of them holding text (coded while
+    sorting when only their value is read); ``files``: the input files (the ledger names a
+    single file without carrying it through the sort)."""
+
+    spec: FunnelSpec
+    names: frozenset[str]
+    text: frozenset[str]
+    files: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    causes: bool = True
+    trend_every: str = "1d"
+
+    @property
+    def several_files(self) -> bool:
+        return len(self.files) > 1
+
+
+@dataclass(frozen=True)
+class Partials:
+    """What one bucket contributes: per-unit rows (with causes and exposure bits), evidence
+    rows and driver counts of its units, and counts (``events``/``sessions``/``users``, the
+    ledger's ``totals``/``rejects``/``duplicates`` per file). Sums over buckets are exact."""
+
+    units: pl.DataFrame
+    evidence: pl.DataFrame | None
+    driver_counts: pl.DataFrame | None
+    counts: pl.DataFrame
+    totals: pl.DataFrame
+    rejects: pl.DataFrame
+    duplicates: pl.DataFrame
+
+
+def bucket_of(buckets: int) -> pl.Expr:
+    """``_bucket``: which of ``buckets`` sets of users a row belongs to (a hash of the user,
+    independent of the sort hash; rejected rows without a user share one bucket)."""
+    return (pl.col("user_id").hash(seed=3) % buckets).cast(pl.UInt32).alias("_bucket")
+
+
+def ledger_counts(rows: pl.LazyFrame) -> list[pl.LazyFrame]:
+    """Rows per file and rejected rows per (file, reason), from marked rows."""
+    return [
+        rows.group_by("_file").agg(pl.len().alias("rows")),
+        rows.filter(pl.col("_reject").is_not_null())
+        .group_by("_file", "_reject")
+        .agg(pl.len().alias("rows")),
+    ]
+
+
+def duplicate_counts(ordered: pl.LazyFrame, files: tuple[str, ...]) -> pl.LazyFrame:
+    """Duplicates per file; a single file's name is not carried through the sort."""
+    names = ordered.collect_schema().names()
+    file_col = pl.col("_file") if "_file" in names else pl.lit(files[0])
+    dups = ordered.filter(pl.col("_dup"))
+    return dups.group_by(file_col.alias("_file")).agg(pl.len().alias("rows"))
+
+
+def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
+    """The partial results of one bucket's rows (marked by :func:`funnel.input.validate.
+    mark_rejects`, with ``_file``). Collects (documented exception: a map is one unit of
+    work), reads and writes nothing else."""
+    spec, names = plan.spec, set(plan.names)
+    valid = rows.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
+    sess_opts = SessionizeOptions(
+        timeout_s=spec.sessions.timeout_s,
+        max_length_s=spec.sessions.max_length_s,
+        use_column=spec.sessions.use_column,
+    )
+    keep = set(spec.property_columns()) | set(plan.by)
+    # text read by value only rides through the sort as codes (u32), not strings
+    coded = {"event"} - set(plan.by)
+    mask: list[pl.Expr] = []
+    shown: set[str] = set()
+    aside = None
+    if plan.causes:
+        # causes are matched while reading (a bit mask); the rows with a bit are kept
+        # aside, unsorted; only the value and driver columns ride through the sort
+        mask = [row_flags(spec, names)]
+        drivers = set(spec.attribution.drivers) & names
+        coded |= (drivers - keep) & plan.text
+        keep |= drivers | ({spec.attribution.value} & names)
+        shown = set(shown_columns(spec, names))
+
+        def aside(read: pl.LazyFrame) -> pl.LazyFrame:
+            return cause_rows(read, spec, names)
+
+    to_codes = pl.col(sorted(coded)).cast(pl.Categorical)
+    keyed = sort_keys(valid, rank=step_rank(spec), extra=[to_codes, *mask])
+    for exact in (False, True):
+        # read, hash and select streaming, then sort the keys and gather the columns
+        pre = carried_columns(
+            keyed,
+            keep=sorted(keep | shown),
+            use_column=sess_opts.use_column,
+            several_files=plan.several_files,
+        )
+        keys = sort_key_names(
+            pre.collect_schema().names(),
+            exact_users=exact,
+            use_column=sess_opts.use_column,
+            several_files=plan.several_files,
+        )
+        sorted_rows, details, (totals, rejects) = collect_sorted(
+            pre,
+            keys,
+            index="_read" if plan.causes else None,
+            aside=aside,
+            unsorted=sorted(shown - keep) + (["_cm"] if plan.causes else []),
+            also=ledger_counts(rows),  # the ledger counts share the scan
+        )
+        ordered = flag_duplicates(sorted_rows.lazy()).collect(engine="in-memory")
+        del sorted_rows
+        # two users sharing a 64-bit hash: sort again with the user itself as a key
+        if exact or not ordered["_collision"].any():
+            break
+    dups = duplicate_counts(ordered.lazy(), plan.files)
+    sess = sessionize(ordered.lazy().filter(~pl.col("_dup")), sess_opts)
+    units_lf = units_table(match_paths(sess, spec), spec, keep=list(plan.by))
+    new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
+    counts = sess.select(
+        pl.len().cast(pl.Int64).alias("events"),
+        pl.col("_first").sum().cast(pl.Int64).alias("sessions"),
+        new_user.sum().cast(pl.Int64).alias("users"),
+    )
+    plans = [dups, units_lf, counts]
+    if plan.causes:  # in the same collect: the sessions are computed once for both
+        plans += attribution_rows(sess, spec, names, details, ordered.height)
+    dups, units, counted, *attr_rows = pl.collect_all(plans, engine="in-memory")
+    evidence = driver_counts = None
+    if plan.causes:
+        n_sessions = int(counted["sessions"][0])
+        units, evidence, driver_counts = attribute_units(
+            *attr_rows, units, spec, names, n_sessions, details
+        )
+    del ordered, sess
+    return Partials(
+        units=units.drop("_sid", "_exit_sid", "_exit_end", "_furthest"),
+        evidence=evidence,
+        driver_counts=driver_counts,
+        counts=counted,
+        totals=totals,
+        rejects=rejects,
+        duplicates=dups,
+    )
+
+
+def _summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    both = pl.concat(frames, how="vertical_relaxed")
+    return both.group_by(keys).agg(pl.col("rows").sum()).sort(keys)
+
+
+def reduce_ledger(parts: list[Partials], notes: tuple[str, ...]) -> Ledger:
+    """The ledger of all buckets: counts per file (and reason) summed."""
+    return Ledger.build(
+        _summed([p.totals for p in parts], ["_file"]),
+        _summed([p.rejects for p in parts], ["_file", "_reject"]),
+        _summed([p.duplicates for p in parts], ["_file"]),
+        notes,
+    )
+
+
+def reduce_partials(
+    parts: list[Partials], plan: BucketPlan, notes: tuple[str, ...] = ()
+) -> FunnelResult:
+    """Every table of the result from the partials of all buckets (any number, any order).
+
+    ``notes``: what loading inferred, for the ledger."""
+    spec = plan.spec
+    units = (
+        pl.concat([p.units for p in parts], how="vertical_relaxed")
+        .sort("entered_at", "user_id", "session_id")
+        .rechunk()  # sums over one chunk: the same bytes whatever the buckets were
+    )
+    counted = pl.concat([p.counts for p in parts]).sum()
+    causes = None
+    if plan.causes:
+        evidence = pl.concat([p.evidence for p in parts], how="vertical_relaxed").sort(
+            "session_id", "user_id", "events_before_exit", "cause"
+        )
+        driver_counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
+        driver_counts = driver_counts.group_by("feature", "kind").agg(
+            pl.col("abandoned_with", "converted_with").sum()
+        )
+        tables = cause_tables(units, evidence, driver_counts, spec)
+        causes = CauseTables(**tables, notes=tuple(cause_notes(spec, set(plan.names))))
+    units = units.drop(pl.selectors.starts_with("_"))
+    n_units, n_conv = units.height, int(units["converted"].sum())
+    summary = {
+        "events_used": int(counted["events"][0]),
+        "sessions": int(counted["sessions"][0]),
+        "users": int(counted["users"][0]),
+        "unit": spec.unit,
+        "units_entered": n_units,
+        "units_converted": n_conv,
+        "conversion": n_conv / n_units if n_units else None,
+    }
+    by = list(plan.by)
+    return FunnelResult(
+        spec=spec,
+        ledger=reduce_ledger(parts, notes),
+        steps=step_table(units, spec),
+        timing=timing_table(units, spec),
+        units=units,
+        trend=trend_table(units, spec, plan.trend_every),
+        breakdown=breakdown_table(units, spec, by) if by else None,
+        causes=causes,
+        summary=summary,
+    )

@@ -1,0 +1,173 @@
+"""Run the map over buckets on this machine: in memory, or out of core through bucket files.
+
+* **In memory** (the dump fits the memory budget): one bucket reads the dump in one
+  streaming pass; more buckets split rows already read (for tests and for bounded sorts).
+* **Out of core**: one streaming pass writes the marked rows to one folder of Parquet files
+  per bucket in a temporary folder; then the buckets run one after another, each inside
+  the budget. The folder is removed on success, on error and on Ctrl-C.
+
+The budget picks the runner and the number of buckets from an estimate of the peak memory
+per event (:data:`BYTES_PER_EVENT`, measured: ``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from funnel.errors import FunnelError
+from funnel.runners.bucket import BucketPlan, Partials, bucket_of, map_bucket
+
+__all__ = [
+    "BYTES_PER_EVENT",
+    "RunPlan",
+    "available_memory",
+    "choose_run",
+    "estimate_rows",
+    "parse_size",
+    "run_buckets",
+]
+
+BYTES_PER_EVENT = 200  # peak bytes per event of one in-memory bucket (measured at 10M: ~170)
+_UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
+_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+Progress = Callable[[int, int], None]
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in a size such as ``2GiB``, ``500MB`` or ``1073741824``.
+
+    >>> parse_size("2GiB"), parse_size("1.5 gb"), parse_size(4096)
+    (2147483648, 1500000000, 4096)
+    """
+    if isinstance(text, int):
+        return text
+    t = text.strip().lower().replace(" ", "")
+    num = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(num) :] or "b"
+    if unit in ("k", "m", "g", "t"):
+        unit += "ib"
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS or value <= 0:
+        raise FunnelError(
+            f"memory size {text!r} is not a size",
+            hint="write it like 2GiB, 500MB or 8g (--memory)",
+        )
+    return int(value * _UNITS[unit])
+
+
+def available_memory() -> int:
+    """Memory available to this process now (cgroup limit or the machine's), in bytes."""
+    avail = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if avail is None:
+        avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            avail = min(avail, int(text))
+    return avail
+
+
+def estimate_rows(frame: pl.LazyFrame, files: tuple[str, ...]) -> int:
+    """Rows of the dump: exact for Parquet (file metadata), from the size on disk otherwise
+    (about 60 bytes a row, 6x that when compressed)."""
+    parquet = [f for f in files if f.lower().endswith((".parquet", ".pq"))]
+    rows = 0
+    if parquet:
+        rows += int(pl.scan_parquet(parquet).select(pl.len()).collect().item())
+    for f in files:
+        if f not in parquet:
+            size = os.path.getsize(f)
+            rows += size * (6 if f.lower().endswith(".gz") else 1) // 60
+    if not files:  # a frame given in memory
+        rows = int(frame.select(pl.len()).collect().item())
+    return rows
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How a run goes: ``buckets`` sets of users, ``out_of_core`` through files or not."""
+
+    buckets: int
+    out_of_core: bool
+
+
+def choose_run(rows: int, memory: int, buckets: int | None = None) -> RunPlan:
+    """In memory when the estimated peak fits ``memory`` (half of it for the working set),
+    else out of core with buckets that each fit; ``buckets`` forces a count.
+
+    >>> choose_run(10_000_000, 24 << 30)
+    RunPlan(buckets=1, out_of_core=False)
+    >>> choose_run(100_000_000, 2 << 30)
+    RunPlan(buckets=19, out_of_core=True)
+    """
+    need = rows * BYTES_PER_EVENT
+    fits = need <= memory * 0.5
+    if buckets is None:
+        buckets = 1 if fits else max(2, math.ceil(need / (memory * 0.5)))
+    return RunPlan(buckets=buckets, out_of_core=not fits)
+
+
+def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[Partials]:
+    if buckets == 1:
+        yield map_bucket(frame, plan)
+        return
+    rows = frame.with_columns(bucket_of(buckets)).collect(engine="streaming")
+    for part in rows.partition_by("_bucket", include_key=False, maintain_order=False):
+        yield map_bucket(part.lazy(), plan)
+
+
+def _out_of_core(
+    frame: pl.LazyFrame, plan: BucketPlan, buckets: int, tmp_dir: str | None
+) -> Iterator[Partials]:
+    if tmp_dir is not None and not os.path.isdir(tmp_dir):
+        raise FunnelError(f"--tmp-dir {tmp_dir}: no such folder", hint="create it or pick another")
+    # removed on success, on error and on Ctrl-C (KeyboardInterrupt unwinds through it)
+    with tempfile.TemporaryDirectory(prefix="funnel-buckets-", dir=tmp_dir) as folder:
+        target = pl.PartitionBy(folder, key="_bucket", include_key=False)
+        frame.with_columns(bucket_of(buckets)).sink_parquet(target, mkdir=True)
+        for sub in sorted(Path(folder).iterdir()):
+            yield map_bucket(pl.scan_parquet(sorted(sub.glob("*.parquet"))), plan)
+
+
+def run_buckets(
+    frame: pl.LazyFrame,
+    plan: BucketPlan,
+    run: RunPlan,
+    *,
+    tmp_dir: str | None = None,
+    progress: Progress | None = None,
+) -> list[Partials]:
+    """The partials of every bucket of ``frame`` (marked rows), one bucket after another."""
+    parts = []
+    runner = (
+        _out_of_core(frame, plan, run.buckets, tmp_dir)
+        if run.out_of_core
+        else _in_memory(frame, plan, run.buckets)
+    )
+    for part in runner:
+        parts.append(part)
+        if progress is not None:
+            progress(len(parts), run.buckets)
+    if not parts:  # no rows at all: the empty tables still come from one (empty) bucket
+        parts.append(map_bucket(frame.clear(), plan))
+    return parts
