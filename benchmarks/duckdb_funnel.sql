@@ -2,7 +2,7 @@
 -- ordered greedy steps within the session, step counts and median transition times.
 WITH raw AS (
     SELECT DISTINCT * FROM read_parquet('PATH')
-    WHERE user_id IS NOT NULL AND user_id <> '' AND event IS NOT NULL AND timestamp IS NOT NULL
+    WHERE user_id IS NOT NULL AND CAST(user_id AS VARCHAR) <> '' AND event IS NOT NULL AND timestamp IS NOT NULL
 ),
 gaps AS (
     SELECT user_id, timestamp AS ts, event,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from statistics import NormalDist
 
 import numpy as np
 import polars as pl
@@ -52,10 +53,14 @@ def exact_mean(values: pl.Expr) -> pl.Expr:
 
 @functools.lru_cache(maxsize=64)
 def z_value(confidence: float) -> float:
-    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95)."""
-    from scipy.stats import norm  # scipy on first use: `import funnel` stays fast
+    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95): the standard
+    library's inverse normal (Wichura's AS241, accurate to about 1e-16), so tables with
+    intervals need no scipy import (0.6-0.9 s).
 
-    return float(norm.ppf(0.5 + confidence / 2))
+    >>> round(z_value(0.95), 6)
+    1.959964
+    """
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:

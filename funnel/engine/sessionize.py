@@ -43,7 +43,7 @@ __all__ = [
     "sort_keys",
 ]
 
-_INTERNAL = ("_file", "_reject", "_timestamp_raw")
+_INTERNAL = ("_file", "_reject", "_timestamp_raw", "_ch")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,24 +63,28 @@ def content_hash(columns: list[str]) -> pl.Expr:
     return pl.struct(columns).hash(seed=11) // 64
 
 
-def _tie_key(rank: pl.Expr | None, content: list[str]) -> pl.Expr:
+def _tie_key(rank: pl.Expr | None, content: list[str], hashed: bool = False) -> pl.Expr:
     """Rank (clipped to 0..63) in the top 6 bits, the content hash below: one sort key."""
+    ch = pl.col("_ch") if hashed else content_hash(content)
     if rank is None:
-        return content_hash(content)
+        return ch
     top = rank.cast(pl.Int64).clip(0, 63).cast(pl.UInt64) * (1 << 58)
-    return top | content_hash(content)
+    return top | ch
 
 
 def sort_keys(
     frame: pl.LazyFrame, *, rank: pl.Expr | None = None, extra: list[pl.Expr] = ()
 ) -> pl.LazyFrame:
     """Add the sort keys ``_uh`` (user hash) and ``_k`` (tie rank and content hash), then
-    ``extra`` columns computed per row (one ``with_columns`` stage each, in order)."""
+    ``extra`` columns computed per row (one ``with_columns`` stage each, in order).
+
+    A ``_ch`` column holds the content hash already (:func:`content_hash` over every data
+    column, taken before columns were dropped); otherwise it is computed here."""
     names = frame.collect_schema().names()
     content = [c for c in names if c not in _INTERNAL]
     frame = frame.with_columns(
         pl.col("user_id").hash(seed=7).alias("_uh"),
-        _tie_key(rank, content).alias("_k"),
+        _tie_key(rank, content, "_ch" in names).alias("_k"),
     )
     for expr in extra:
         frame = frame.with_columns(expr)

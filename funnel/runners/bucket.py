@@ -24,6 +24,7 @@ from funnel.engine.sessionize import (
     SessionizeOptions,
     carried_columns,
     collect_sorted,
+    content_hash,
     flag_duplicates,
     sessionize,
     sort_key_names,
@@ -41,7 +42,17 @@ from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
 from funnel.spec import FunnelSpec
 
-__all__ = ["BucketPlan", "Partials", "bucket_of", "ledger_counts", "map_bucket", "reduce_partials"]
+__all__ = [
+    "BucketPlan",
+    "Partials",
+    "bucket_of",
+    "bucket_rows",
+    "ledger_counts",
+    "map_bucket",
+    "reduce_partials",
+]
+
+_MARKS = ("_file", "_reject", "_timestamp_raw")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +75,15 @@ class BucketPlan:
     def several_files(self) -> bool:
         return len(self.files) > 1
 
+    def columns(self) -> list[str]:
+        """The data columns a bucket reads (the rest only count in the content hash)."""
+        spec = self.spec
+        wanted = {"user_id", "timestamp", "event", "session_id", *spec.property_columns()}
+        wanted |= set(self.by)
+        if self.causes:
+            wanted |= spec.cause_columns()
+        return sorted(wanted & self.names)
+
 
 @dataclass(frozen=True)
 class Partials:
@@ -84,6 +104,20 @@ def bucket_of(buckets: int) -> pl.Expr:
     """``_bucket``: which of ``buckets`` sets of users a row belongs to (a hash of the user,
     independent of the sort hash; rejected rows without a user share one bucket)."""
     return (pl.col("user_id").hash(seed=3) % buckets).cast(pl.UInt32).alias("_bucket")
+
+
+def bucket_rows(rows: pl.LazyFrame, plan: BucketPlan, buckets: int) -> pl.LazyFrame:
+    """Marked rows narrowed to what :func:`map_bucket` reads, with their ``_bucket``: the
+    columns of :meth:`BucketPlan.columns`, ``_file``, ``_reject`` and ``_ch``, the content
+    hash over every data column (so exact duplicates stay exact)."""
+    data = [c for c in rows.collect_schema().names() if c not in _MARKS]
+    return rows.select(
+        *plan.columns(),
+        "_file",
+        "_reject",
+        content_hash(data).alias("_ch"),
+        bucket_of(buckets),
+    )
 
 
 def ledger_counts(rows: pl.LazyFrame) -> list[pl.LazyFrame]:
@@ -109,7 +143,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     mark_rejects`, with ``_file``). Collects (documented exception: a map is one unit of
     work), reads and writes nothing else."""
     spec, names = plan.spec, set(plan.names)
-    valid = rows.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw")
+    valid = rows.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw", strict=False)
     sess_opts = SessionizeOptions(
         timeout_s=spec.sessions.timeout_s,
         max_length_s=spec.sessions.max_length_s,

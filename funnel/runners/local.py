@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from funnel.errors import FunnelError
-from funnel.runners.bucket import BucketPlan, Partials, bucket_of, map_bucket
+from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
 
 __all__ = [
     "BYTES_PER_EVENT",
@@ -131,7 +131,7 @@ def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[
     if buckets == 1:
         yield map_bucket(frame, plan)
         return
-    rows = frame.with_columns(bucket_of(buckets)).collect(engine="streaming")
+    rows = bucket_rows(frame, plan, buckets).collect(engine="streaming")
     for part in rows.partition_by("_bucket", include_key=False, maintain_order=False):
         yield map_bucket(part.lazy(), plan)
 
@@ -144,7 +144,10 @@ def _out_of_core(
     # removed on success, on error and on Ctrl-C (KeyboardInterrupt unwinds through it)
     with tempfile.TemporaryDirectory(prefix="funnel-buckets-", dir=tmp_dir) as folder:
         target = pl.PartitionBy(folder, key="_bucket", include_key=False)
-        frame.with_columns(bucket_of(buckets)).sink_parquet(target, mkdir=True)
+        # uncompressed: written once, read once, removed (zstd cost more time than it saved)
+        bucket_rows(frame, plan, buckets).sink_parquet(
+            target, mkdir=True, compression="uncompressed", statistics=False
+        )
         for sub in sorted(Path(folder).iterdir()):
             yield map_bucket(pl.scan_parquet(sorted(sub.glob("*.parquet"))), plan)
 
