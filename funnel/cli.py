@@ -346,20 +346,17 @@ def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, reject
 
 @main.command("simulate")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--users", default=4000, show_default=True)
+@click.option("--users", default=4000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True)
-@click.option("--days", default=21, show_default=True)
+@click.option("--days", default=21, show_default=True, type=click.IntRange(min=1))
 @click.option("--truth", type=click.Path(dir_okay=False), help="Also write the planted causes.")
 def simulate_cmd(out, users, seed, days, truth):
-    """Write a simulated event dump (the generator of sample_events/) to folder OUT."""
-    from funnel.simulate import simulate
+    """Write a simulated event dump (the generator of sample_events/) to folder OUT,
+    50,000 users at a time (any size in bounded memory)."""
+    from funnel.simulate import write_simulation
 
-    events, causes = simulate(n_users=users, seed=seed, days=days)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    events.write_parquet(Path(out) / "events.parquet")
-    if truth:
-        causes.write_parquet(truth)
-    click.echo(f"wrote {events.height:,} events to {Path(out) / 'events.parquet'}")
+    n = write_simulation(Path(out), n_users=users, seed=seed, days=days, truth=truth)
+    click.echo(f"wrote {n:,} events to {Path(out) / 'events.parquet'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

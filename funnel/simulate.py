@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
-__all__ = ["simulate"]
+__all__ = ["CHUNK_USERS", "simulate", "simulate_chunks", "write_simulation"]
 
 START = dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc)
 DEVICES = [("mobile", 0.55), ("desktop", 0.38), ("tablet", 0.07)]
@@ -170,6 +173,9 @@ def _visit(rng: random.Random, user: dict[str, Any], t: dt.datetime) -> tuple[li
     return v.rows, {"user_id": user["id"], "started": start, "cause": cause or "purchased"}
 
 
+CHUNK_USERS = 50_000  # users simulated and written at a time (a few hundred MB of rows)
+
+
 def simulate(
     n_users: int = 4000, seed: int = 7, days: int = 21
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -177,11 +183,31 @@ def simulate(
 
     ``truth`` has one row per visit that added to cart: ``user_id``, ``started`` (visit's
     first event) and ``cause`` (``purchased``, ``left_at_cart`` or a planted cause).
+    The whole dump in memory: :func:`simulate_chunks` for large ones.
     """
-    rng = random.Random(seed)
+    chunks = list(simulate_chunks(n_users, seed, days))
+    return (
+        pl.concat([e for e, _ in chunks], how="diagonal_relaxed"),
+        pl.concat([t for _, t in chunks], how="diagonal_relaxed"),
+    )
+
+
+def simulate_chunks(
+    n_users: int, seed: int = 7, days: int = 21, chunk_users: int = CHUNK_USERS
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """(events, truth) of ``chunk_users`` users at a time, so that a dump of any size is
+    written without holding it in memory. The first chunk is seeded by ``seed`` alone (a
+    dump of at most ``chunk_users`` users is the same as before chunks existed); chunk
+    ``k`` by ``seed`` and ``k``."""
+    for k, first in enumerate(range(0, n_users, chunk_users)):
+        rng = random.Random(seed if k == 0 else f"{seed}/{k}")
+        yield _simulate_users(rng, range(first, min(n_users, first + chunk_users)), days)
+
+
+def _simulate_users(rng: random.Random, ids: range, days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     rows: list[dict[str, Any]] = []
     truth: list[dict[str, Any]] = []
-    for i in range(n_users):
+    for i in ids:
         user = {
             "id": f"u{i:05d}",
             "device": _pick(rng, DEVICES),
@@ -214,3 +240,44 @@ def simulate(
         pl.col("timestamp").cast(pl.Datetime("ms", "UTC"))
     )
     return events, pl.DataFrame(truth)
+
+
+def write_simulation(
+    folder: Path,
+    *,
+    n_users: int,
+    seed: int = 7,
+    days: int = 21,
+    truth: str | None = None,
+    chunk_users: int = CHUNK_USERS,
+) -> int:
+    """Write ``folder/events.parquet`` (and the planted causes to ``truth``) chunk by chunk,
+    each file complete or not at all (written beside, then renamed). Returns the events."""
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [(folder / "events.parquet", 0)] + ([(Path(truth), 1)] if truth else [])
+    writers: dict[int, pq.ParquetWriter] = {}
+    schemas: dict[int, pl.Schema] = {}
+    parts = {i: path.with_name(path.name + ".part") for path, i in targets}
+    n = 0
+    try:
+        for chunk in simulate_chunks(n_users, seed, days, chunk_users):
+            n += chunk[0].height
+            for _, i in targets:
+                df = chunk[i]
+                schema = schemas.setdefault(i, df.schema)  # later chunks: the first's types
+                df = df.select(
+                    pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c)
+                    for c, t in schema.items()
+                )
+                table = df.to_arrow()
+                if i not in writers:
+                    writers[i] = pq.ParquetWriter(parts[i], table.schema)
+                writers[i].write_table(table)
+        for w in writers.values():
+            w.close()
+        for path, i in targets:
+            parts[i].replace(path)
+    finally:
+        for part in parts.values():
+            part.unlink(missing_ok=True)
+    return n

@@ -119,3 +119,37 @@ def test_the_budget_decides_the_runner():
     assert choose_run(1000, parse_size("1GiB")) == local.RunPlan(buckets=1, out_of_core=False)
     big = choose_run(100_000_000, parse_size("2GiB"))
     assert big.out_of_core and big.buckets * parse_size("1GiB") >= 100_000_000 * 200
+    tight = choose_run(100_000_000, parse_size("200MiB"))  # buckets shrink with the budget
+    assert tight.buckets * parse_size("100MiB") >= 100_000_000 * 200
+
+
+def test_simulate_writes_chunk_by_chunk_into_one_complete_file(tmp_path):
+    from funnel.simulate import simulate_chunks, write_simulation
+
+    n = write_simulation(tmp_path, n_users=120, seed=3, chunk_users=50)
+    written = pl.read_parquet(tmp_path / "events.parquet")
+    chunks = list(simulate_chunks(120, 3, chunk_users=50))
+    assert len(chunks) == 3 and n == written.height == sum(e.height for e, _ in chunks)
+    ids = written["user_id"].drop_nulls().filter(written["user_id"].drop_nulls() != "")
+    assert ids.str.slice(1).cast(pl.Int64).max() == 119
+    assert [p.name for p in tmp_path.iterdir()] == ["events.parquet"]  # no .part left
+
+
+@pytest.mark.parametrize("mode", ["arms", "periods"])
+def test_compare_is_the_same_bytes_on_every_runner(tmp_path, mode):
+    kwargs = (
+        {"by": "experiment_arm"}
+        if mode == "arms"
+        else {"periods": [("2024-05-06", "2024-05-16"), ("2024-05-16", "2024-06-01")]}
+    )
+    opts = funnel.CompareOptions(bootstrap=200, seed=1)
+    outputs = {
+        funnel.compare("sample_events/", options=opts, analyze_options=run, **kwargs).to_json()
+        for run in (
+            funnel.AnalyzeOptions(),
+            funnel.AnalyzeOptions(buckets=7),
+            funnel.AnalyzeOptions(memory="1MiB", tmp_dir=str(tmp_path)),
+        )
+    }
+    assert len(outputs) == 1
+    assert os.listdir(tmp_path) == []

@@ -48,11 +48,12 @@ def _abandoned(units: pl.DataFrame) -> pl.LazyFrame:
     return units.lazy().filter(~pl.col("converted"))
 
 
-def cause_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Abandoned units by primary cause: count, share (Wilson 95%), value at risk.
 
     ``with_evidence`` counts abandoned units where the cause was found at all (primary or
-    not); ``value_at_risk`` sums ``cart_value`` of the units it is primary for.
+    not: rows of ``evidence``); ``value_at_risk`` sums ``cart_value`` of the units it is
+    primary for.
     """
     ab = _abandoned(units)
     total = int((~units["converted"]).sum())
@@ -64,13 +65,8 @@ def cause_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         exact_sum(pl.col("cart_value")).alias("value_at_risk"),
         exact_mean(pl.col("cart_value")).alias("mean_cart_value"),
     )
-    seen = (
-        ab.select(pl.col("causes").str.split(",").alias("cause"))
-        .explode("cause")
-        .filter(pl.col("cause") != "")
-        .group_by("cause")
-        .agg(pl.len().alias("with_evidence"))
-    )
+    # the evidence has one row per abandoned unit and cause found: no split of ``causes``
+    seen = evidence.lazy().group_by("cause").agg(pl.len().alias("with_evidence"))
     out = (
         base.join(primary, on="cause", how="left")
         .join(seen, on="cause", how="left")
@@ -344,7 +340,7 @@ def cause_tables(
     """The cause tables by name, from every unit (:func:`attribute_units`, concatenated),
     the evidence rows and the driver counts summed over sets of users."""
     return {
-        "summary": cause_table(units, spec),
+        "summary": cause_table(units, evidence, spec),
         "by_step": cause_step_table(units, spec),
         "exposure": exposure_table(units, spec),
         "drivers": drivers_table(counts, units, spec),

@@ -9,8 +9,9 @@ maps every bucket to partial results and reduces them to the tables
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import polars as pl
 
@@ -21,7 +22,7 @@ from funnel.input.timestamps import normalize_timestamp
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
-from funnel.runners.bucket import BucketPlan, reduce_ledger, reduce_partials
+from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
 from funnel.runners.local import (
     Progress,
     available_memory,
@@ -33,6 +34,8 @@ from funnel.runners.local import (
 from funnel.spec import FunnelSpec, builtin_spec
 
 __all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
+
+T = TypeVar("T")
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.DataFrame | pl.LazyFrame
 
@@ -161,15 +164,16 @@ def _run(
     prepared: LoadedEvents,
     plan: BucketPlan,
     options: AnalyzeOptions,
+    reduce: Callable[[list[Partials]], T],
     progress: Progress | None,
-) -> list:
+) -> T:
     memory = parse_size(options.memory) if options.memory is not None else available_memory() // 2
     rows = estimate_rows(prepared.frame, () if prepared.files == ("<frame>",) else prepared.files)
     run = choose_run(rows, memory, options.buckets)
-    parts = run_buckets(prepared.frame, plan, run, tmp_dir=options.tmp_dir, progress=progress)
+    out = run_buckets(prepared.frame, plan, run, reduce, tmp_dir=options.tmp_dir, progress=progress)
     if options.rejects_path:
         _write_rejects(prepared, options.rejects_path)
-    return parts
+    return out
 
 
 def validate(
@@ -194,7 +198,8 @@ def validate(
     # the sort and the duplicates of a funnel with one step that nothing matches
     nothing = FunnelSpec.from_dict({"steps": [{"event": "\x00"}]})
     plan = _bucket_plan(prepared, nothing, options, causes=False)
-    return reduce_ledger(_run(prepared, plan, options, progress), prepared.notes())
+    notes = prepared.notes()
+    return _run(prepared, plan, options, lambda parts: reduce_ledger(parts, notes), progress)
 
 
 def analyze(
@@ -229,5 +234,7 @@ def analyze(
         spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
     prepared = prepare(source, options, spec)
     plan = _bucket_plan(prepared, spec, options, causes=options.causes)
-    parts = _run(prepared, plan, options, progress)
-    return reduce_partials(parts, plan, prepared.notes())
+    notes = prepared.notes()
+    return _run(
+        prepared, plan, options, lambda parts: reduce_partials(parts, plan, notes), progress
+    )

@@ -14,7 +14,7 @@ keys that identify its rows (units by entry time, user and session), after conca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -50,6 +50,7 @@ __all__ = [
     "ledger_counts",
     "map_bucket",
     "reduce_partials",
+    "sorted_concat",
 ]
 
 _MARKS = ("_file", "_reject", "_timestamp_raw")
@@ -89,15 +90,31 @@ class BucketPlan:
 class Partials:
     """What one bucket contributes: per-unit rows (with causes and exposure bits), evidence
     rows and driver counts of its units, and counts (``events``/``sessions``/``users``, the
-    ledger's ``totals``/``rejects``/``duplicates`` per file). Sums over buckets are exact."""
+    ledger's ``totals``/``rejects``/``duplicates`` per file). Sums over buckets are exact.
 
-    units: pl.DataFrame
-    evidence: pl.DataFrame | None
+    The large parts (units, evidence) may be lazy: scans of files a runner spilled them to
+    (:meth:`spill`), so that buckets done do not hold memory while others run."""
+
+    units: pl.DataFrame | pl.LazyFrame
+    evidence: pl.DataFrame | pl.LazyFrame | None
     driver_counts: pl.DataFrame | None
     counts: pl.DataFrame
     totals: pl.DataFrame
     rejects: pl.DataFrame
     duplicates: pl.DataFrame
+
+    def spill(self, stem: str) -> Partials:
+        """Write units and evidence to ``{stem}.units.parquet`` / ``{stem}.evidence.parquet``
+        and hold scans of them instead (uncompressed: read once, then removed)."""
+        out = {}
+        for name in ("units", "evidence"):
+            frame = getattr(self, name)
+            if isinstance(frame, pl.DataFrame):
+                path = f"{stem}.{name}.parquet"
+                frame.write_parquet(path, compression="uncompressed", statistics=False)
+                frame = pl.scan_parquet(path)
+            out[name] = frame
+        return replace(self, **out)
 
 
 def bucket_of(buckets: int) -> pl.Expr:
@@ -227,6 +244,31 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     )
 
 
+def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) -> pl.DataFrame:
+    """The rows of ``frames`` sorted by ``keys``, each column in one chunk, built column by
+    column: this function holds the only reference to the concatenated rows, so each input
+    column is let go once gathered, and the peak is one copy plus a column (not two).
+
+    >>> sorted_concat([pl.DataFrame({"k": [3, 1]}), pl.DataFrame({"k": [2]})], ["k"])["k"]
+    shape: (3,)
+    Series: 'k' [i64]
+    [
+        1
+        2
+        3
+    ]
+    """
+    lazy = [f.lazy() for f in frames]
+    frame = pl.concat(lazy, how="vertical_relaxed", rechunk=False).collect(engine="streaming")
+    # arg_sort_by: the order alone (a sort of the keys with an index also copies the keys)
+    order = frame.select(pl.arg_sort_by(keys)).to_series()
+    names, columns = frame.columns, {}
+    for name in names:
+        columns[name] = frame.get_column(name).gather(order)  # one chunk out
+        frame = frame.drop(name)
+    return pl.DataFrame([columns[n] for n in names])
+
+
 def _summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
     both = pl.concat(frames, how="vertical_relaxed")
     return both.group_by(keys).agg(pl.col("rows").sum()).sort(keys)
@@ -249,16 +291,15 @@ def reduce_partials(
 
     ``notes``: what loading inferred, for the ledger."""
     spec = plan.spec
-    units = (
-        pl.concat([p.units for p in parts], how="vertical_relaxed")
-        .sort("entered_at", "user_id", "session_id")
-        .rechunk()  # sums over one chunk: the same bytes whatever the buckets were
-    )
+    # sorted by keys that identify the rows, in one chunk: sums come out the same bytes
+    # whatever the buckets were; column by column, so the peak is one copy of the units
+    units = sorted_concat([p.units for p in parts], ["entered_at", "user_id", "session_id"])
     counted = pl.concat([p.counts for p in parts]).sum()
     causes = None
     if plan.causes:
-        evidence = pl.concat([p.evidence for p in parts], how="vertical_relaxed").sort(
-            "session_id", "user_id", "events_before_exit", "cause"
+        evidence = sorted_concat(
+            [p.evidence for p in parts],
+            ["session_id", "user_id", "events_before_exit", "cause"],
         )
         driver_counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
         driver_counts = driver_counts.group_by("feature", "kind").agg(

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -35,9 +36,13 @@ __all__ = [
 ]
 
 BYTES_PER_EVENT = 200  # peak bytes per event of one in-memory bucket (measured at 10M: ~170)
+# rows of one bucket at most: sorting 2.5M rows bucket by bucket is faster per row than one
+# sort of 10M (cache), and caps the peak whatever the dump (benchmarks/README.md)
+BUCKET_ROWS = 2_500_000
 _UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
 _UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 def parse_size(text: str | int) -> int:
@@ -112,19 +117,22 @@ class RunPlan:
 
 
 def choose_run(rows: int, memory: int, buckets: int | None = None) -> RunPlan:
-    """In memory when the estimated peak fits ``memory`` (half of it for the working set),
-    else out of core with buckets that each fit; ``buckets`` forces a count.
+    """Buckets of at most :data:`BUCKET_ROWS` rows whose estimated peak fits half of
+    ``memory`` (the rest: the reduce and the interpreter). One bucket runs in memory; more
+    run out of core. ``buckets`` forces a count (in memory when the dump fits).
 
-    >>> choose_run(10_000_000, 24 << 30)
+    >>> choose_run(2_000_000, 12 << 30)
     RunPlan(buckets=1, out_of_core=False)
+    >>> choose_run(10_000_000, 12 << 30)
+    RunPlan(buckets=4, out_of_core=True)
     >>> choose_run(100_000_000, 2 << 30)
-    RunPlan(buckets=19, out_of_core=True)
+    RunPlan(buckets=40, out_of_core=True)
     """
-    need = rows * BYTES_PER_EVENT
-    fits = need <= memory * 0.5
-    if buckets is None:
-        buckets = 1 if fits else max(2, math.ceil(need / (memory * 0.5)))
-    return RunPlan(buckets=buckets, out_of_core=not fits)
+    per_bucket = max(1, min(BUCKET_ROWS, int(memory * 0.5 / BYTES_PER_EVENT)))
+    if buckets is not None:
+        return RunPlan(buckets=buckets, out_of_core=rows * BYTES_PER_EVENT > memory * 0.5)
+    buckets = max(1, math.ceil(rows / per_bucket))
+    return RunPlan(buckets=buckets, out_of_core=buckets > 1)
 
 
 def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[Partials]:
@@ -137,40 +145,62 @@ def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[
 
 
 def _out_of_core(
-    frame: pl.LazyFrame, plan: BucketPlan, buckets: int, tmp_dir: str | None
+    frame: pl.LazyFrame, plan: BucketPlan, buckets: int, folder: str
 ) -> Iterator[Partials]:
-    if tmp_dir is not None and not os.path.isdir(tmp_dir):
-        raise FunnelError(f"--tmp-dir {tmp_dir}: no such folder", hint="create it or pick another")
-    # removed on success, on error and on Ctrl-C (KeyboardInterrupt unwinds through it)
-    with tempfile.TemporaryDirectory(prefix="funnel-buckets-", dir=tmp_dir) as folder:
-        target = pl.PartitionBy(folder, key="_bucket", include_key=False)
-        # uncompressed: written once, read once, removed (zstd cost more time than it saved)
-        bucket_rows(frame, plan, buckets).sink_parquet(
-            target, mkdir=True, compression="uncompressed", statistics=False
-        )
-        for sub in sorted(Path(folder).iterdir()):
-            yield map_bucket(pl.scan_parquet(sorted(sub.glob("*.parquet"))), plan)
+    target = pl.PartitionBy(folder, key="_bucket", include_key=False)
+    # uncompressed: written once, read once, removed (zstd cost more time than it saved);
+    # small row groups: the writer of every bucket buffers one
+    bucket_rows(frame, plan, buckets).sink_parquet(
+        target, mkdir=True, compression="uncompressed", statistics=False, row_group_size=32_768
+    )
+    for sub in sorted(Path(folder).iterdir()):
+        files = sorted(sub.glob("*.parquet"))
+        part = map_bucket(pl.scan_parquet(files), plan)
+        for f in files:  # the bucket's rows are used: free the disk now
+            f.unlink()
+        yield part.spill(str(sub))  # done buckets hold no memory while others run
 
 
 def run_buckets(
     frame: pl.LazyFrame,
     plan: BucketPlan,
     run: RunPlan,
+    reduce: Callable[[list[Partials]], T],
     *,
     tmp_dir: str | None = None,
     progress: Progress | None = None,
+) -> T:
+    """Map every bucket of ``frame`` (marked rows), one after another, then ``reduce`` the
+    partials. Out of core, the bucket files and spilled partials live in a temporary folder
+    in ``tmp_dir``, removed on success, on error and on Ctrl-C."""
+    if not run.out_of_core:
+        return reduce(_collect(_in_memory(frame, plan, run.buckets), frame, plan, run, progress))
+    if tmp_dir is not None and not os.path.isdir(tmp_dir):
+        raise FunnelError(f"--tmp-dir {tmp_dir}: no such folder", hint="create it or pick another")
+    # KeyboardInterrupt unwinds through the with: the folder goes in every case
+    with tempfile.TemporaryDirectory(prefix="funnel-buckets-", dir=tmp_dir) as folder:
+        runner = _out_of_core(frame, plan, run.buckets, folder)
+        return reduce(_collect(runner, frame, plan, run, progress))
+
+
+def _collect(
+    runner: Iterator[Partials],
+    frame: pl.LazyFrame,
+    plan: BucketPlan,
+    run: RunPlan,
+    progress: Progress | None,
 ) -> list[Partials]:
-    """The partials of every bucket of ``frame`` (marked rows), one bucket after another."""
     parts = []
-    runner = (
-        _out_of_core(frame, plan, run.buckets, tmp_dir)
-        if run.out_of_core
-        else _in_memory(frame, plan, run.buckets)
-    )
-    for part in runner:
-        parts.append(part)
-        if progress is not None:
-            progress(len(parts), run.buckets)
+    try:
+        for part in runner:
+            parts.append(part)
+            if progress is not None:
+                progress(len(parts), run.buckets)
+    except MemoryError:
+        raise FunnelError(
+            f"out of memory in bucket {len(parts) + 1} of {run.buckets}",
+            hint="give a smaller --memory (more, smaller buckets) or more memory",
+        ) from None
     if not parts:  # no rows at all: the empty tables still come from one (empty) bucket
         parts.append(map_bucket(frame.clear(), plan))
     return parts
