@@ -249,14 +249,9 @@ def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) ->
     column: this function holds the only reference to the concatenated rows, so each input
     column is let go once gathered, and the peak is one copy plus a column (not two).
 
-    >>> sorted_concat([pl.DataFrame({"k": [3, 1]}), pl.DataFrame({"k": [2]})], ["k"])["k"]
-    shape: (3,)
-    Series: 'k' [i64]
-    [
-        1
-        2
-        3
-    ]
+    >>> parts = [pl.DataFrame({"k": [3, 1]}), pl.DataFrame({"k": [2]})]
+    >>> sorted_concat(parts, ["k"])["k"].to_list()
+    [1, 2, 3]
     """
     lazy = [f.lazy() for f in frames]
     frame = pl.concat(lazy, how="vertical_relaxed", rechunk=False).collect(engine="streaming")
