@@ -5,7 +5,9 @@
 Contenders, each in a fresh process (so peak RSS, ru_maxrss of that child, is its own;
 imports happen before the clock starts), median wall time of ``--repeat`` runs:
 
-* ``funnel.analyze`` (causes on), ``funnel.analyze (no causes)``, ``funnel.validate``;
+* ``funnel.analyze`` (causes on), ``funnel.analyze (no causes)``, ``funnel.validate``, with
+  the default memory budget (or ``--memory``), and both analyses with a 1 GiB budget (out
+  of core above ~2.5M events);
 * ``duckdb plain SQL``: the window-function funnel a user writes (duckdb_plain.sql);
 * ``duckdb SQL (dedup)``: the same with de-duplication and validation (duckdb_funnel.sql);
 * ``polars hand-written``: sort, cum_sum sessions, the first step times per session;
@@ -36,6 +38,16 @@ import funnel
 CAUSES = False
 r = funnel.analyze(PATH, options={FUNNEL_OPTS})
 out = {{"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}}
+""",
+    "funnel.analyze (1GiB)": """
+import funnel
+r = funnel.analyze(PATH, options=funnel.AnalyzeOptions(memory="1GiB"))
+out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
+""",
+    "funnel.analyze (no causes, 1GiB)": """
+import funnel
+r = funnel.analyze(PATH, options=funnel.AnalyzeOptions(causes=False, memory="1GiB"))
+out = {"entered": r.steps["entered"].to_list(), "events_used": r.summary["events_used"]}
 """,
     "funnel.validate": f"""
 import funnel

@@ -7,11 +7,12 @@ import datetime as dt
 import click
 import polars as pl
 
-from funnel.errors import SchemaError
+from funnel.errors import FunnelError, SchemaError
 from funnel.input.load import LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
 from funnel.runners.analyze import AnalyzeOptions
+from funnel.runners.local import parse_size
 
 __all__ = [
     "analyze_options",
@@ -46,6 +47,11 @@ def parse_time(text: str | None) -> dt.datetime | None:
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
     """Keep a run option (``--memory``, ``--tmp-dir``) for :func:`analyze_options`."""
+    if value is not None and param.name == "memory":
+        try:
+            parse_size(value)
+        except FunnelError as exc:
+            raise click.BadParameter(str(exc)) from None
     if value is not None:
         ctx.meta[f"funnel.{param.name}"] = value
     return value

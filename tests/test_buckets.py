@@ -153,3 +153,18 @@ def test_compare_is_the_same_bytes_on_every_runner(tmp_path, mode):
     }
     assert len(outputs) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_cli_memory_and_tmp_dir(tmp_path):
+    from click.testing import CliRunner
+
+    from funnel.cli import main
+
+    runner = CliRunner()
+    args = ["analyze", "sample_events/", "--format", "json", "--quiet"]
+    whole = runner.invoke(main, args)
+    small = runner.invoke(main, [*args, "--memory", "1MiB", "--tmp-dir", str(tmp_path)])
+    assert whole.exit_code == small.exit_code == 0
+    assert small.output == whole.output and os.listdir(tmp_path) == []
+    bad = runner.invoke(main, [*args, "--memory", "lots"])
+    assert bad.exit_code == 2 and "--memory" in bad.output

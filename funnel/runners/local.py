@@ -1,13 +1,16 @@
 """Run the map over buckets on this machine: in memory, or out of core through bucket files.
 
-* **In memory** (the dump fits the memory budget): one bucket reads the dump in one
-  streaming pass; more buckets split rows already read (for tests and for bounded sorts).
-* **Out of core**: one streaming pass writes the marked rows to one folder of Parquet files
-  per bucket in a temporary folder; then the buckets run one after another, each inside
-  the budget. The folder is removed on success, on error and on Ctrl-C.
+* **In memory**: a dump whose peak fits the budget is one bucket, read in one streaming
+  pass: the fastest run. (A forced number of buckets splits rows read in memory: tests use
+  it.)
+* **Out of core**: one streaming pass writes the marked rows, narrowed to the columns the
+  map reads, to one folder of Parquet files per bucket in a temporary folder; then the
+  buckets run one after another, each inside the budget, and each spills its partial
+  results there, so a done bucket holds no memory. The reduce reads them back. The folder
+  is removed on success, on error and on Ctrl-C.
 
-The budget picks the runner and the number of buckets from an estimate of the peak memory
-per event (:data:`BYTES_PER_EVENT`, measured: ``benchmarks/README.md``).
+The budget picks the runner and the number of buckets from the peak memory per event of a
+bucket (:data:`BYTES_PER_EVENT`, measured: ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ __all__ = [
 ]
 
 BYTES_PER_EVENT = 200  # peak bytes per event of one in-memory bucket (measured at 10M: ~170)
-# rows of one bucket at most: sorting 2.5M rows bucket by bucket is faster per row than one
-# sort of 10M (cache), and caps the peak whatever the dump (benchmarks/README.md)
+# rows of one bucket out of core at most: smaller sorts are faster per row (cache), and
+# the peak stays far below the budget (benchmarks/README.md)
 BUCKET_ROWS = 2_500_000
 _UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
 _UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -117,22 +120,22 @@ class RunPlan:
 
 
 def choose_run(rows: int, memory: int, buckets: int | None = None) -> RunPlan:
-    """Buckets of at most :data:`BUCKET_ROWS` rows whose estimated peak fits half of
-    ``memory`` (the rest: the reduce and the interpreter). One bucket runs in memory; more
-    run out of core. ``buckets`` forces a count (in memory when the dump fits).
+    """In memory, one bucket, when the estimated peak fits half of ``memory`` (the rest:
+    the reduce and the interpreter): the fastest run. Otherwise out of core, in buckets of
+    at most :data:`BUCKET_ROWS` rows whose peak fits. ``buckets`` forces a count.
 
-    >>> choose_run(2_000_000, 12 << 30)
-    RunPlan(buckets=1, out_of_core=False)
     >>> choose_run(10_000_000, 12 << 30)
+    RunPlan(buckets=1, out_of_core=False)
+    >>> choose_run(10_000_000, 1 << 30)
     RunPlan(buckets=4, out_of_core=True)
     >>> choose_run(100_000_000, 2 << 30)
     RunPlan(buckets=40, out_of_core=True)
     """
-    per_bucket = max(1, min(BUCKET_ROWS, int(memory * 0.5 / BYTES_PER_EVENT)))
-    if buckets is not None:
-        return RunPlan(buckets=buckets, out_of_core=rows * BYTES_PER_EVENT > memory * 0.5)
-    buckets = max(1, math.ceil(rows / per_bucket))
-    return RunPlan(buckets=buckets, out_of_core=buckets > 1)
+    fits = rows * BYTES_PER_EVENT <= memory * 0.5
+    if buckets is None:
+        per_bucket = max(1, min(BUCKET_ROWS, int(memory * 0.5 / BYTES_PER_EVENT)))
+        buckets = 1 if fits else max(2, math.ceil(rows / per_bucket))
+    return RunPlan(buckets=buckets, out_of_core=not fits)
 
 
 def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[Partials]:
@@ -151,7 +154,7 @@ def _out_of_core(
     # uncompressed: written once, read once, removed (zstd cost more time than it saved);
     # small row groups: the writer of every bucket buffers one
     bucket_rows(frame, plan, buckets).sink_parquet(
-        target, mkdir=True, compression="uncompressed", statistics=False, row_group_size=32_768
+        target, mkdir=True, compression="uncompressed", statistics=False
     )
     for sub in sorted(Path(folder).iterdir()):
         files = sorted(sub.glob("*.parquet"))
