@@ -25,8 +25,8 @@ from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
 from funnel.runners.local import (
     Progress,
-    available_memory,
     choose_run,
+    default_memory,
     estimate_rows,
     parse_size,
     run_buckets,
@@ -47,8 +47,8 @@ class AnalyzeOptions:
     ``by``: columns to break the funnel down by; ``trend_every``: ``1d`` or ``1w``;
     ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``);
     ``causes``: attribute abandonment to causes (docs/causes.md);
-    ``memory``: the memory budget (``"2GiB"`` or bytes; default: half of what is available
-    now), which picks in-memory or out-of-core runs and the number of buckets;
+    ``memory``: the memory budget (``"2GiB"`` or bytes; default: :func:`funnel.runners.local.
+    default_memory`), which picks in-memory or out-of-core runs and the number of buckets;
     ``buckets``: force a number of user buckets; ``tmp_dir``: where out-of-core runs put
     their bucket files (default: the system's temporary folder).
     """
@@ -167,7 +167,7 @@ def _run(
     reduce: Callable[[list[Partials]], T],
     progress: Progress | None,
 ) -> T:
-    memory = parse_size(options.memory) if options.memory is not None else available_memory() // 2
+    memory = parse_size(options.memory) if options.memory is not None else default_memory()
     rows = estimate_rows(prepared.frame, () if prepared.files == ("<frame>",) else prepared.files)
     run = choose_run(rows, memory, options.buckets)
     out = run_buckets(prepared.frame, plan, run, reduce, tmp_dir=options.tmp_dir, progress=progress)
