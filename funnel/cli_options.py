@@ -120,8 +120,8 @@ def input_options(f):
                 metavar="SIZE",
                 expose_value=False,
                 callback=_remember,
-                help="Memory budget, e.g. 2GiB (default: half of the available memory, at most 4GiB). "
-                "Larger dumps run out of core in buckets of users.",
+                help="Memory budget, e.g. 2GiB (default: half of the available memory, "
+                "at most 4GiB). Larger dumps run out of core in buckets of users.",
             ),
             click.option(
                 "--tmp-dir",
