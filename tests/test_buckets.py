@@ -116,7 +116,8 @@ def test_a_bad_memory_size_names_the_option(text):
 
 
 def test_the_budget_decides_the_runner():
-    assert choose_run(1000, parse_size("1GiB")) == local.RunPlan(buckets=1, out_of_core=False)
+    small = choose_run(1000, parse_size("1GiB"))
+    assert (small.buckets, small.out_of_core) == (1, False)
     big = choose_run(100_000_000, parse_size("2GiB"))
     assert big.out_of_core and big.buckets * parse_size("1GiB") >= 100_000_000 * 200
     tight = choose_run(100_000_000, parse_size("200MiB"))  # buckets shrink with the budget
@@ -168,3 +169,13 @@ def test_cli_memory_and_tmp_dir(tmp_path):
     assert small.output == whole.output and os.listdir(tmp_path) == []
     bad = runner.invoke(main, [*args, "--memory", "lots"])
     assert bad.exit_code == 2 and "--memory" in bad.output
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 1))
+    opts = funnel.AnalyzeOptions(memory="1MiB", tmp_dir=str(tmp_path))
+    with pytest.raises(funnel.FunnelError, match="--tmp-dir"):
+        funnel.analyze("sample_events/", options=opts)
+    assert os.listdir(tmp_path) == []

@@ -245,7 +245,8 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
 
 
 def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) -> pl.DataFrame:
-    """The rows of ``frames`` sorted by ``keys``, each column in one chunk, built column by
+    """The rows of ``frames`` (each sorted by ``keys`` already, as the map leaves units and
+    evidence) sorted by ``keys``, each column in one chunk, built column by
     column: this function holds the only reference to the concatenated rows, so each input
     column is let go once gathered, and the peak is one copy plus a column (not two).
 
@@ -253,6 +254,8 @@ def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) ->
     >>> sorted_concat(parts, ["k"])["k"].to_list()
     [1, 2, 3]
     """
+    if len(frames) == 1 and isinstance(frames[0], pl.DataFrame):
+        return frames[0].rechunk()  # one bucket: the map sorted it by these keys already
     lazy = [f.lazy() for f in frames]
     frame = pl.concat(lazy, how="vertical_relaxed", rechunk=False).collect(engine="streaming")
     # arg_sort_by: the order alone (a sort of the keys with an index also copies the keys)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ class RunPlan:
 
     buckets: int
     out_of_core: bool
+    rows: int = 0  # the estimate it was chosen for
 
 
 def choose_run(rows: int, memory: int, buckets: int | None = None) -> RunPlan:
@@ -139,17 +141,17 @@ def choose_run(rows: int, memory: int, buckets: int | None = None) -> RunPlan:
     at most :data:`BUCKET_ROWS` rows whose peak fits. ``buckets`` forces a count.
 
     >>> choose_run(10_000_000, 12 << 30)
-    RunPlan(buckets=1, out_of_core=False)
+    RunPlan(buckets=1, out_of_core=False, rows=10000000)
     >>> choose_run(10_000_000, 1 << 30)
-    RunPlan(buckets=4, out_of_core=True)
+    RunPlan(buckets=4, out_of_core=True, rows=10000000)
     >>> choose_run(100_000_000, 2 << 30)
-    RunPlan(buckets=40, out_of_core=True)
+    RunPlan(buckets=40, out_of_core=True, rows=100000000)
     """
     fits = rows * BYTES_PER_EVENT <= memory * 0.5
     if buckets is None:
         per_bucket = max(1, min(BUCKET_ROWS, int(memory * 0.5 / BYTES_PER_EVENT)))
         buckets = 1 if fits else max(2, math.ceil(rows / per_bucket))
-    return RunPlan(buckets=buckets, out_of_core=not fits)
+    return RunPlan(buckets=buckets, out_of_core=not fits, rows=rows)
 
 
 def _in_memory(frame: pl.LazyFrame, plan: BucketPlan, buckets: int) -> Iterator[Partials]:
@@ -194,10 +196,25 @@ def run_buckets(
         return reduce(_collect(_in_memory(frame, plan, run.buckets), frame, plan, run, progress))
     if tmp_dir is not None and not os.path.isdir(tmp_dir):
         raise FunnelError(f"--tmp-dir {tmp_dir}: no such folder", hint="create it or pick another")
+    _check_room(tmp_dir or tempfile.gettempdir(), run.rows)
     # KeyboardInterrupt unwinds through the with: the folder goes in every case
     with tempfile.TemporaryDirectory(prefix="funnel-buckets-", dir=tmp_dir) as folder:
         runner = _out_of_core(frame, plan, run.buckets, folder)
         return reduce(_collect(runner, frame, plan, run, progress))
+
+
+BUCKET_BYTES_PER_EVENT = 40  # on disk, uncompressed (measured: 29 bytes at 100M)
+
+
+def _check_room(folder: str, rows: int) -> None:
+    """Refuse to start when ``folder`` cannot hold the bucket files (before any work)."""
+    need, free = rows * BUCKET_BYTES_PER_EVENT, shutil.disk_usage(folder).free
+    if need > free:
+        raise FunnelError(
+            f"{folder} has {free / 2**30:.1f} GiB free; the bucket files of this dump need "
+            f"about {need / 2**30:.1f} GiB",
+            hint="point --tmp-dir at a disk with room, or give a larger --memory",
+        )
 
 
 def _collect(
