@@ -179,3 +179,19 @@ def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
     with pytest.raises(funnel.FunnelError, match="--tmp-dir"):
         funnel.analyze("sample_events/", options=opts)
     assert os.listdir(tmp_path) == []
+
+
+def test_integer_user_ids_stay_integers_and_count_the_same(tmp_path):
+    events = pl.read_parquet("sample_events/events.parquet")
+    numbered = events.with_columns(pl.col("user_id").str.slice(1).cast(pl.Int64, strict=False))
+    numbered = numbered.with_columns(
+        pl.when(events["user_id"] == "").then(None).otherwise(pl.col("user_id")).alias("user_id")
+    )
+    text = funnel.analyze(events.with_columns(pl.col("user_id").replace("", None)))
+    ints = funnel.analyze(numbered)
+    split = funnel.analyze(numbered, options=funnel.AnalyzeOptions(memory="1MiB"))
+    assert ints.units["user_id"].dtype == pl.Int64
+    assert ints.steps.equals(text.steps) and ints.timing.equals(text.timing)
+    assert ints.causes.summary.equals(text.causes.summary)
+    assert ints.ledger.to_dict() == text.ledger.to_dict()
+    assert _json(split) == _json(ints)

@@ -22,7 +22,14 @@ from funnel.errors import SchemaError, closest
 from funnel.input.presets import PRESETS, Preset
 from funnel.input.timestamps import TimestampInfo, normalize_timestamp
 
-__all__ = ["CANONICAL", "LoadOptions", "LoadedEvents", "discover_files", "scan_events"]
+__all__ = [
+    "CANONICAL",
+    "LoadOptions",
+    "LoadedEvents",
+    "discover_files",
+    "scan_events",
+    "user_id_expr",
+]
 
 CANONICAL = ("user_id", "timestamp", "event", "session_id")
 REQUIRED = ("user_id", "timestamp", "event")
@@ -182,6 +189,18 @@ def _check_columns(schemas: dict[str, list[str]], needed: Mapping[str, str], whe
                 )
 
 
+def user_id_expr(dtype: pl.DataType) -> pl.Expr:
+    """User ids as they are when they are integers (sorted, hashed and compared as 8 bytes,
+    and shown as numbers), otherwise as text without surrounding blanks.
+
+    >>> user_id_expr(pl.Int64).meta.output_name(), user_id_expr(pl.Float64).meta.root_names()
+    ('user_id', ['user_id'])
+    """
+    if dtype.is_integer():
+        return pl.col("user_id")
+    return pl.col("user_id").cast(pl.String).str.strip_chars()
+
+
 def scan_events(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     options: LoadOptions | None = None,
@@ -248,7 +267,7 @@ def scan_events(
         frame, unit=options.timestamp_unit, timezone=options.timezone, files=files
     )
     casts = [
-        pl.col("user_id").cast(pl.String).str.strip_chars(),
+        user_id_expr(frame.collect_schema()["user_id"]),
         pl.col("event").cast(pl.String).str.strip_chars(),
         pl.col("_file").cast(pl.String),
     ]

@@ -43,8 +43,12 @@ def mark_rejects(frame: pl.LazyFrame, options: ValidateOptions | None = None) ->
     options = options or ValidateOptions()
     max_time = options.max_time or dt.datetime.now(dt.timezone.utc)
     ts = pl.col("timestamp")
+    user = pl.col("user_id")
+    no_user = user.is_null()
+    if frame.collect_schema()["user_id"] == pl.String:  # integer ids cannot be empty
+        no_user = no_user | (user == "")
     reason = (
-        pl.when(pl.col("user_id").is_null() | (pl.col("user_id") == ""))
+        pl.when(no_user)
         .then(pl.lit("null_user"))
         .when(pl.col("event").is_null() | (pl.col("event") == ""))
         .then(pl.lit("null_event"))

@@ -16,7 +16,7 @@ from typing import TypeVar
 import polars as pl
 
 from funnel.errors import SchemaError, closest
-from funnel.input.load import LoadedEvents, LoadOptions, scan_events
+from funnel.input.load import LoadedEvents, LoadOptions, scan_events, user_id_expr
 from funnel.input.presets import PRESETS
 from funnel.input.timestamps import normalize_timestamp
 from funnel.input.validate import ValidateOptions, mark_rejects
@@ -79,7 +79,8 @@ def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> Loa
     if "_file" not in names:
         lf = lf.with_columns(pl.lit("<frame>").alias("_file"))
     lf, info = normalize_timestamp(lf, unit=options.timestamp_unit, timezone=options.timezone)
-    lf = lf.with_columns(pl.col("user_id").cast(pl.String), pl.col("event").cast(pl.String))
+    user_id = user_id_expr(lf.collect_schema()["user_id"])
+    lf = lf.with_columns(user_id, pl.col("event").cast(pl.String))
     return LoadedEvents(frame=lf, files=("<frame>",), timestamp=info)
 
 
