@@ -203,8 +203,8 @@ def attribution_rows(
 ) -> list[pl.LazyFrame]:
     """What attribution reads of the sessionized rows: the columns for cart values and
     drivers, and the cause rows placed in them (:func:`funnel.causes.evidence.place_rows`).
-    :func:`funnel.analyze` collects these with the units, so the sessions are computed
-    once. Never collects."""
+    :func:`funnel.runners.bucket.map_bucket` collects these with the units, so the sessions
+    are computed once. Never collects."""
     value = spec.attribution.value if spec.attribution.value in names else None
     drivers = [c for c in spec.attribution.drivers if c in names]
     by_user = ["user_id"] if spec.unit == "users" and spec.window_s is not None else []

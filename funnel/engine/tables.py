@@ -31,7 +31,7 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
     ``steps_reached``, ``converted``, ``exit_step`` (furthest step when not converted),
     ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s`` and ``keep``;
     then the internal ``_sid`` (entry session), ``_exit_sid`` (session where the path stopped)
-    and ``_furthest`` (step index), which :func:`funnel.analyze` drops after attribution.
+    and ``_furthest`` (step index), which :func:`funnel.runners.bucket.map_bucket` drops.
     """
     names = spec.step_names
     k = len(names)
