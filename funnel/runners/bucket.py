@@ -79,8 +79,9 @@ class BucketPlan:
     def columns(self) -> list[str]:
         """The data columns a bucket reads (the rest only count in the content hash)."""
         spec = self.spec
-        wanted = {"user_id", "timestamp", "event", "session_id", *spec.property_columns()}
-        wanted |= set(self.by)
+        wanted = {"user_id", "timestamp", "event", *spec.property_columns(), *self.by}
+        if spec.sessions.use_column:  # otherwise the provided session id is not read
+            wanted.add("session_id")
         if self.causes:
             wanted |= spec.cause_columns()
         return sorted(wanted & self.names)
