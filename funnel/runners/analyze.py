@@ -24,7 +24,7 @@ from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
 from funnel.runners.local import (
-    Progress,
+    BucketProgress,
     choose_run,
     default_memory,
     estimate_rows,
@@ -166,7 +166,7 @@ def _run(
     plan: BucketPlan,
     options: AnalyzeOptions,
     reduce: Callable[[list[Partials]], T],
-    progress: Progress | None,
+    progress: BucketProgress | None,
 ) -> T:
     memory = parse_size(options.memory) if options.memory is not None else default_memory()
     rows = estimate_rows(prepared.frame, () if prepared.files == ("<frame>",) else prepared.files)
@@ -182,7 +182,7 @@ def validate(
     options: AnalyzeOptions | None = None,
     spec: FunnelSpec | None = None,
     *,
-    progress: Progress | None = None,
+    progress: BucketProgress | None = None,
 ) -> Ledger:
     """Load and validate only: the ledger (duplicates included), nothing else.
 
@@ -208,7 +208,7 @@ def analyze(
     spec: FunnelSpec | None = None,
     options: AnalyzeOptions | None = None,
     *,
-    progress: Progress | None = None,
+    progress: BucketProgress | None = None,
 ) -> FunnelResult:
     """Analyse a dump (path, folder, glob or polars frame) with a funnel spec.
 

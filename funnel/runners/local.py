@@ -46,7 +46,7 @@ BYTES_PER_EVENT = 200  # peak bytes per event of one in-memory bucket (measured 
 BUCKET_ROWS = 2_500_000
 _UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12}
 _UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-Progress = Callable[[int, int], None]
+BucketProgress = Callable[[int, int], None]  # (buckets done, buckets)
 T = TypeVar("T")
 
 
@@ -187,7 +187,7 @@ def run_buckets(
     reduce: Callable[[list[Partials]], T],
     *,
     tmp_dir: str | None = None,
-    progress: Progress | None = None,
+    progress: BucketProgress | None = None,
 ) -> T:
     """Map every bucket of ``frame`` (marked rows), one after another, then ``reduce`` the
     partials. Out of core, the bucket files and spilled partials live in a temporary folder
@@ -222,7 +222,7 @@ def _collect(
     frame: pl.LazyFrame,
     plan: BucketPlan,
     run: RunPlan,
-    progress: Progress | None,
+    progress: BucketProgress | None,
 ) -> list[Partials]:
     parts = []
     try:
