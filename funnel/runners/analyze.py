@@ -32,6 +32,7 @@ from funnel.runners.local import (
     run_buckets,
 )
 from funnel.spec import FunnelSpec, builtin_spec
+from funnel.stats import prefetch_scipy
 
 __all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
 
@@ -235,6 +236,8 @@ def analyze(
         spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
     prepared = prepare(source, options, spec)
     plan = _bucket_plan(prepared, spec, options, causes=options.causes)
+    if plan.causes:  # the cause tables test with scipy: import it while the engine works
+        prefetch_scipy()
     notes = prepared.notes()
     return _run(
         prepared, plan, options, lambda parts: reduce_partials(parts, plan, notes), progress
