@@ -26,8 +26,11 @@ __all__ = [
     "CANONICAL",
     "LoadOptions",
     "LoadedEvents",
+    "canonical",
     "discover_files",
+    "format_of",
     "scan_events",
+    "scan_files",
     "user_id_expr",
 ]
 
@@ -88,7 +91,7 @@ class LoadedEvents:
         return (f"timestamp: {ts.how} (source type {ts.source_dtype})",)
 
 
-def _format_of(path: str) -> str | None:
+def format_of(path: str) -> str | None:
     name = path.lower()
     for ext in sorted(_FORMATS, key=len, reverse=True):
         if name.endswith(ext):
@@ -117,7 +120,7 @@ def discover_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[s
             found = sorted(
                 str(p) for p in Path(text).rglob("*") if p.is_file() and not p.name.startswith(".")
             )
-            found = [f for f in found if _format_of(f) is not None]
+            found = [f for f in found if format_of(f) is not None]
         elif os.path.exists(text):
             found = [text]
         else:
@@ -128,7 +131,7 @@ def discover_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[s
             f"{', '.join(map(os.fspath, sources))}: no event files found",
             hint="give .parquet, .csv(.gz) or .ndjson/.jsonl(.gz) files, a folder or a glob",
         )
-    unknown = [f for f in files if _format_of(f) is None]
+    unknown = [f for f in files if format_of(f) is None]
     if unknown:
         raise SchemaError(
             f"{unknown[0]}: unknown file type",
@@ -201,6 +204,20 @@ def user_id_expr(dtype: pl.DataType) -> pl.Expr:
     return pl.col("user_id").cast(pl.String).str.strip_chars()
 
 
+def scan_files(files: list[str]) -> tuple[pl.LazyFrame, dict[str, list[str]]]:
+    """The rows of ``files`` as read (any mix of formats), with ``_file``, and each file's
+    columns. Reads file schemas only."""
+    by_format: dict[str, list[str]] = {}
+    for f in files:
+        by_format.setdefault(format_of(f) or "", []).append(f)
+    scans, schemas = [], {}
+    for fmt, fs in sorted(by_format.items()):
+        lf, sch = _scan_one_format(fmt, fs)
+        scans.append(lf)
+        schemas.update(sch)
+    return (scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")), schemas
+
+
 def scan_events(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     options: LoadOptions | None = None,
@@ -231,21 +248,39 @@ def scan_events(
                 + ", ".join(sorted(PRESETS)),
             )
         preset = PRESETS[options.preset]
-    by_format: dict[str, list[str]] = {}
-    for f in files:
-        by_format.setdefault(_format_of(f) or "", []).append(f)
-    scans, schemas = [], {}
-    for fmt, fs in sorted(by_format.items()):
-        lf, sch = _scan_one_format(fmt, fs)
-        scans.append(lf)
-        schemas.update(sch)
-    frame = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
+    frame, schemas = scan_files(files)
 
     if preset is not None:
         _check_columns(schemas, {c: c for c in preset.required}, preset.name)
+    return canonical(frame, options, files=tuple(files), schemas=schemas)
+
+
+def canonical(
+    frame: pl.LazyFrame,
+    options: LoadOptions,
+    *,
+    files: tuple[str, ...],
+    schemas: dict[str, list[str]] | None = None,
+) -> LoadedEvents:
+    """Rows as read (with ``_file``) brought to the canonical shape: the preset, the
+    mapping, timestamps (:func:`funnel.input.timestamps.normalize_timestamp`) and the key
+    columns' types. Row by row, so it runs on any batch of rows with the same result (the
+    Spark runner's tasks do; with ``options.timestamp_unit`` given, nothing is read).
+    ``schemas``: each file's columns, for messages that name the file. Never collects.
+
+    >>> lf = pl.LazyFrame({"visitor": [" a "], "ts": [1714557600], "event": ["x"],
+    ...                    "_file": ["e.csv"]})
+    >>> opts = LoadOptions(mapping={"user_id": "visitor", "timestamp": "ts"})
+    >>> canonical(lf, opts, files=("e.csv",)).frame.select("user_id", "event").collect().row(0)
+    ('a', 'x')
+    """
+    preset = PRESETS.get(options.preset) if options.preset is not None else None
+    if preset is not None:
         frame = preset.transform(frame)
+    if schemas is None or preset is not None:
         # after the preset, every file has the canonical names (mapping may still override)
-        schemas = {f: list(frame.collect_schema().names()) for f in files}
+        names = [c for c in frame.collect_schema().names() if c != "_file"]
+        schemas = dict.fromkeys(files, names)
     mapping = dict(options.mapping)
     unknown = [k for k in mapping if k not in CANONICAL]
     if unknown:
@@ -273,4 +308,4 @@ def scan_events(
     ]
     if "session_id" in frame.collect_schema().names():
         casts.append(pl.col("session_id").cast(pl.String))
-    return LoadedEvents(frame=frame.with_columns(casts), files=tuple(files), timestamp=ts_info)
+    return LoadedEvents(frame=frame.with_columns(casts), files=files, timestamp=ts_info)

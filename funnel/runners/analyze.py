@@ -16,9 +16,8 @@ from typing import TypeVar
 import polars as pl
 
 from funnel.errors import SchemaError, closest
-from funnel.input.load import LoadedEvents, LoadOptions, scan_events, user_id_expr
+from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
-from funnel.input.timestamps import normalize_timestamp
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
@@ -67,22 +66,9 @@ class AnalyzeOptions:
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
     lf = frame.lazy()
-    if options.mapping:
-        lf = lf.rename({src: dst for dst, src in options.mapping.items() if src != dst})
-    names = lf.collect_schema().names()
-    for col in ("user_id", "timestamp", "event"):
-        if col not in names:
-            near = closest(col, names)
-            raise SchemaError(
-                f"<frame>: required column '{col}' is missing; columns found: {', '.join(names)}",
-                hint=(f"did you mean '{near}'? " if near else "") + f"map it with {col}=COLUMN",
-            )
-    if "_file" not in names:
+    if "_file" not in lf.collect_schema().names():
         lf = lf.with_columns(pl.lit("<frame>").alias("_file"))
-    lf, info = normalize_timestamp(lf, unit=options.timestamp_unit, timezone=options.timezone)
-    user_id = user_id_expr(lf.collect_schema()["user_id"])
-    lf = lf.with_columns(user_id, pl.col("event").cast(pl.String))
-    return LoadedEvents(frame=lf, files=("<frame>",), timestamp=info)
+    return canonical(lf, options, files=("<frame>",))
 
 
 def prepare(
