@@ -33,7 +33,16 @@ from funnel.runners.local import (
 from funnel.spec import FunnelSpec, builtin_spec
 from funnel.stats import prefetch_scipy
 
-__all__ = ["AnalyzeOptions", "analyze", "prepare", "validate"]
+__all__ = [
+    "LEDGER_ONLY",
+    "AnalyzeOptions",
+    "analyze",
+    "bucket_plan",
+    "default_spec",
+    "prepare",
+    "validate",
+    "write_rejects",
+]
 
 T = TypeVar("T")
 
@@ -98,9 +107,11 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
             )
 
 
-def _write_rejects(prepared: LoadedEvents, path: str) -> None:
+def write_rejects(rows: pl.LazyFrame, path: str) -> None:
+    """Write the rejected rows of marked ``rows`` with their ``reason`` and ``file``, and
+    the timestamp as it was read (``.parquet``, else CSV)."""
     rejected = (
-        prepared.frame.filter(pl.col("_reject").is_not_null())
+        rows.filter(pl.col("_reject").is_not_null())
         .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
         .rename({"_reject": "reason", "_file": "file"})
         .drop("_timestamp_raw")
@@ -119,7 +130,7 @@ def _write_rejects(prepared: LoadedEvents, path: str) -> None:
         ).collect().write_csv(path)
 
 
-def _bucket_plan(
+def bucket_plan(
     prepared: LoadedEvents, spec: FunnelSpec, options: AnalyzeOptions, *, causes: bool
 ) -> BucketPlan:
     """Check the columns the spec and options need; what every bucket needs to know."""
@@ -160,8 +171,20 @@ def _run(
     run = choose_run(rows, memory, options.buckets)
     out = run_buckets(prepared.frame, plan, run, reduce, tmp_dir=options.tmp_dir, progress=progress)
     if options.rejects_path:
-        _write_rejects(prepared, options.rejects_path)
+        write_rejects(prepared.frame, options.rejects_path)
     return out
+
+
+# what validate runs: the sort and the duplicates of a funnel whose one step nothing matches
+LEDGER_ONLY = FunnelSpec.from_dict({"steps": [{"event": "\x00"}]})
+
+
+def default_spec(spec: FunnelSpec | None, options: AnalyzeOptions) -> FunnelSpec:
+    """``spec``, or the built-in spec of the preset (the checkout funnel without one)."""
+    if spec is not None:
+        return spec
+    preset = options.load.preset
+    return builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
 
 
 def validate(
@@ -183,9 +206,7 @@ def validate(
     """
     options = replace(options or AnalyzeOptions(), by=(), causes=False)
     prepared = prepare(source, options, spec)
-    # the sort and the duplicates of a funnel with one step that nothing matches
-    nothing = FunnelSpec.from_dict({"steps": [{"event": "\x00"}]})
-    plan = _bucket_plan(prepared, nothing, options, causes=False)
+    plan = bucket_plan(prepared, LEDGER_ONLY, options, causes=False)
     notes = prepared.notes()
     return _run(prepared, plan, options, lambda parts: reduce_ledger(parts, notes), progress)
 
@@ -217,11 +238,9 @@ def analyze(
     180.0
     """
     options = options or AnalyzeOptions()
-    if spec is None:
-        preset = options.load.preset
-        spec = builtin_spec(PRESETS[preset].default_spec if preset in PRESETS else "checkout")
+    spec = default_spec(spec, options)
     prepared = prepare(source, options, spec)
-    plan = _bucket_plan(prepared, spec, options, causes=options.causes)
+    plan = bucket_plan(prepared, spec, options, causes=options.causes)
     if plan.causes:  # the cause tables test with scipy: import it while the engine works
         prefetch_scipy()
     notes = prepared.notes()

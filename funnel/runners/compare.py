@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -23,10 +24,13 @@ from funnel.runners.analyze import AnalyzeOptions, Source, analyze
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.versions.compare import CompareOptions, Version, compare_versions
 
-__all__ = ["compare", "compare_arms"]
+__all__ = ["Analyze", "compare", "compare_arms", "compare_with"]
+
+# an analysis: (source, spec, options) -> result
+Analyze = Callable[[Any, FunnelSpec | None, AnalyzeOptions], FunnelResult]
 
 
-def _label(source: Source, fallback: str) -> str:
+def _label(source: Any, fallback: str) -> str:
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name.rstrip("/") or fallback
     if isinstance(source, (list, tuple)) and len(source) == 1:
@@ -127,6 +131,35 @@ def compare(
     >>> cmp.control, cmp.steps.filter(step="overall")["diff"][0] > 0
     ('A', True)
     """
+    return compare_with(
+        analyze,
+        source,
+        other,
+        by=by,
+        split_at=split_at,
+        periods=periods,
+        spec=spec,
+        other_spec=other_spec,
+        options=options,
+        analyze_options=analyze_options,
+    )
+
+
+def compare_with(
+    run: Analyze,
+    source: Any,
+    other: Any = None,
+    *,
+    by: str | None = None,
+    split_at: str | dt.datetime | None = None,
+    periods: Sequence[tuple[str | dt.datetime, str | dt.datetime]] | None = None,
+    spec: FunnelSpec | None = None,
+    other_spec: FunnelSpec | None = None,
+    options: CompareOptions | None = None,
+    analyze_options: AnalyzeOptions | None = None,
+) -> Comparison:
+    """:func:`compare` with ``run`` in place of :func:`funnel.analyze` (the Spark runner
+    passes its own; sources are whatever ``run`` reads)."""
     # with a second dump, other_spec is that dump's spec
     modes = {"other": other, "by": by, "split_at": split_at, "periods": periods}
     modes["other_spec"] = other_spec if other is None else None
@@ -141,10 +174,10 @@ def compare(
     opts = options or CompareOptions()
     aopts = analyze_options or AnalyzeOptions()
     if by is not None:
-        result = analyze(source, spec, replace(aopts, by=tuple(dict.fromkeys((*aopts.by, by)))))
+        result = run(source, spec, replace(aopts, by=tuple(dict.fromkeys((*aopts.by, by)))))
         return compare_arms(result, by, opts)
     if split_at is not None or periods is not None:
-        result = analyze(source, spec, aopts)
+        result = run(source, spec, aopts)
         units = result.units
         if split_at is not None:
             cut = _split_time(split_at)
@@ -167,8 +200,8 @@ def compare(
         out = compare_versions(versions, opts, kind="periods")
         return replace(out.with_ledgers({"all": result.ledger}), notes=(*out.notes, note))
     if other is not None:
-        a = analyze(source, spec, aopts)
-        b = analyze(other, other_spec or spec, aopts)
+        a = run(source, spec, aopts)
+        b = run(other, other_spec or spec, aopts)
         la, lb = _label(source, "A"), _label(other, "B")
         if la == lb:
             la, lb = "A", "B"
@@ -176,8 +209,8 @@ def compare(
         out = compare_versions(versions, opts, kind="dumps")
         return out.with_ledgers({la: a.ledger, lb: b.ledger})
     assert other_spec is not None
-    a = analyze(source, spec, aopts)
-    b = analyze(source, other_spec, aopts)
+    a = run(source, spec, aopts)
+    b = run(source, other_spec, aopts)
     la, lb = a.spec.name, b.spec.name
     if la == lb:
         la, lb = f"{la} (control)", f"{lb} (other)"
