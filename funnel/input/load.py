@@ -29,6 +29,7 @@ __all__ = [
     "canonical",
     "discover_files",
     "format_of",
+    "hive_columns",
     "scan_events",
     "scan_files",
     "user_id_expr",
@@ -140,7 +141,8 @@ def discover_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     return files
 
 
-def _hive_columns(path: str) -> dict[str, str]:
+def hive_columns(path: str) -> dict[str, str]:
+    """The ``key=value`` folders of a hive layout above ``path``, as text."""
     parts = Path(path).parts[:-1]
     return dict(p.split("=", 1) for p in parts if "=" in p and not p.startswith("="))
 
@@ -149,8 +151,8 @@ def _scan_one_format(fmt: str, files: list[str]) -> tuple[pl.LazyFrame, dict[str
     """Scan files of one format; return the frame and each file's column names."""
     try:
         if fmt == "parquet":
-            schemas = {f: [*pl.read_parquet_schema(f), *_hive_columns(f)] for f in files}
-            hive = any(_hive_columns(f) for f in files)
+            schemas = {f: [*pl.read_parquet_schema(f), *hive_columns(f)] for f in files}
+            hive = any(hive_columns(f) for f in files)
             frame = pl.scan_parquet(
                 files, hive_partitioning=hive, include_file_paths="_file", missing_columns="insert"
             )

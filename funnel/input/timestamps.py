@@ -24,7 +24,7 @@ import polars as pl
 
 from funnel.errors import SchemaError
 
-__all__ = ["TimestampInfo", "normalize_timestamp"]
+__all__ = ["TimestampInfo", "infer_unit", "normalize_timestamp"]
 
 _US_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 # plausible epoch magnitudes (1973-03-03 .. 2286-11-20) per unit
@@ -41,7 +41,9 @@ class TimestampInfo:
     inferred_unit: str | None = None
 
 
-def _infer_unit(frame: pl.LazyFrame, files: tuple[str, ...] | list[str]) -> str:
+def infer_unit(frame: pl.LazyFrame, files: tuple[str, ...] | list[str]) -> str:
+    """The unit of the epoch numbers in ``timestamp``: the one whose plausible range holds
+    the smallest and the largest magnitude (``us`` when every value is null)."""
     lo, hi = (
         frame.select(pl.col("timestamp").abs().min().alias("lo"), pl.col("timestamp").abs().max())
         .collect()
@@ -113,7 +115,7 @@ def normalize_timestamp(
         how = f"date read as midnight {timezone}"
     elif dtype.is_numeric():
         if unit is None:
-            unit = inferred = _infer_unit(frame, files)
+            unit = inferred = infer_unit(frame, files)
         factor = _US_PER[unit]
         scaled = (col.cast(pl.Float64) * factor) if factor != 1 else col.cast(pl.Float64)
         parsed = scaled.round(0).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))

@@ -39,6 +39,7 @@ __all__ = [
     "analyze",
     "bucket_plan",
     "default_spec",
+    "load_options",
     "prepare",
     "validate",
     "write_rejects",
@@ -80,16 +81,23 @@ def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> Loa
     return canonical(lf, options, files=("<frame>",))
 
 
-def prepare(
-    source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
-) -> LoadedEvents:
-    """Load and mark rejects lazily; applies the spec's ``[columns]`` mapping."""
-    options = options or AnalyzeOptions()
+def load_options(options: AnalyzeOptions, spec: FunnelSpec | None) -> LoadOptions:
+    """The load options of a run: the spec's ``[columns]`` mapping (the options' own win)
+    and the preset's timestamp unit when none is given."""
     load = options.load
     if spec is not None and spec.columns:
         load = replace(load, mapping={**spec.columns, **load.mapping})
     if load.preset is not None and load.timestamp_unit is None and load.preset in PRESETS:
         load = replace(load, timestamp_unit=PRESETS[load.preset].timestamp_unit)
+    return load
+
+
+def prepare(
+    source: Source, options: AnalyzeOptions | None = None, spec: FunnelSpec | None = None
+) -> LoadedEvents:
+    """Load and mark rejects lazily; applies the spec's ``[columns]`` mapping."""
+    options = options or AnalyzeOptions()
+    load = load_options(options, spec)
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         loaded = _from_frame(source, load)
     else:

@@ -1,0 +1,136 @@
+"""Run funnel on Spark when a dump outgrows one machine: the same map and reduce as the
+local engine, identical results.
+
+    pip install 'checkout-funnel[spark]'
+
+>>> import funnel.spark                                      # doctest: +SKIP
+>>> result = funnel.spark.analyze("s3://shop/events/2024-05/")  # doctest: +SKIP
+
+``source`` is a Spark DataFrame or paths Spark can read (files this machine sees are
+found and typed exactly as the local engine does, so ``--format json`` is the same
+bytes). The rows are bucketed by a hash of the user inside Spark; each bucket runs the
+partitioned engine's map with polars in one task (Arrow in, Arrow out); the partial
+results, not the events, come back to the driver, which reduces them. The functions take
+the same options and return the same objects as :func:`funnel.analyze` and
+:func:`funnel.compare`, so everything downstream (JSON, Markdown, the HTML report,
+``--fail-if-worse``) works unchanged. ``spark``: the session (default: the active one, or
+a new local one, see :func:`funnel.spark.session.spark_session`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from funnel.results.comparison import Comparison
+from funnel.results.ledger import Ledger
+from funnel.results.result import CauseTables, FunnelResult
+from funnel.runners.analyze import LEDGER_ONLY, AnalyzeOptions, default_spec
+from funnel.runners.bucket import reduce_ledger, reduce_partials
+from funnel.runners.compare import compare_with
+from funnel.runners.local import BucketProgress
+from funnel.spark.session import spark_session
+from funnel.spec import FunnelSpec
+from funnel.versions.compare import CompareOptions
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["analyze", "causes", "compare", "spark_session", "validate"]
+
+
+def analyze(
+    source: Any,
+    spec: FunnelSpec | None = None,
+    options: AnalyzeOptions | None = None,
+    *,
+    spark: SparkSession | None = None,
+    progress: BucketProgress | None = None,
+) -> FunnelResult:
+    """:func:`funnel.analyze` on Spark. ``progress`` hears once, when the map is done."""
+    from funnel.spark.run import run_on_spark
+
+    options = options or AnalyzeOptions()
+    spec = default_spec(spec, options)
+    session = spark or spark_session()
+
+    def reduce(parts, plan, notes):
+        if progress is not None:
+            progress(len(parts), len(parts))
+        return reduce_partials(parts, plan, notes)
+
+    return run_on_spark(session, source, spec, options, reduce)
+
+
+def validate(
+    source: Any,
+    options: AnalyzeOptions | None = None,
+    spec: FunnelSpec | None = None,
+    *,
+    spark: SparkSession | None = None,
+    progress: BucketProgress | None = None,
+) -> Ledger:
+    """:func:`funnel.validate` on Spark: the ledger alone."""
+    from funnel.spark.run import run_on_spark
+
+    options = replace(options or AnalyzeOptions(), by=(), causes=False)
+    if spec is not None:  # only its [columns] mapping matters
+        options = replace(
+            options, load=replace(options.load, mapping={**spec.columns, **options.load.mapping})
+        )
+    return run_on_spark(
+        spark or spark_session(),
+        source,
+        LEDGER_ONLY,
+        options,
+        lambda parts, plan, notes: reduce_ledger(parts, notes),
+    )
+
+
+def causes(
+    source: Any,
+    spec: FunnelSpec | None = None,
+    options: AnalyzeOptions | None = None,
+    *,
+    spark: SparkSession | None = None,
+) -> CauseTables:
+    """The cause tables of ``source`` (``analyze(...).causes`` with causes on)."""
+    options = replace(options or AnalyzeOptions(), causes=True)
+    result = analyze(source, spec, options, spark=spark)
+    assert result.causes is not None
+    return result.causes
+
+
+def compare(
+    source: Any,
+    other: Any = None,
+    *,
+    by: str | None = None,
+    split_at: str | dt.datetime | None = None,
+    periods: Sequence[tuple[str | dt.datetime, str | dt.datetime]] | None = None,
+    spec: FunnelSpec | None = None,
+    other_spec: FunnelSpec | None = None,
+    options: CompareOptions | None = None,
+    analyze_options: AnalyzeOptions | None = None,
+    spark: SparkSession | None = None,
+) -> Comparison:
+    """:func:`funnel.compare` on Spark: arms, two dumps, periods or two specs."""
+    session = spark or spark_session()
+
+    def run(src: Any, sp: FunnelSpec | None, opts: AnalyzeOptions) -> FunnelResult:
+        return analyze(src, sp, opts, spark=session)
+
+    return compare_with(
+        run,
+        source,
+        other,
+        by=by,
+        split_at=split_at,
+        periods=periods,
+        spec=spec,
+        other_spec=other_spec,
+        options=options,
+        analyze_options=analyze_options,
+    )

@@ -1,0 +1,228 @@
+"""One run on Spark: plan on the driver, the map in Spark's tasks, the reduce on the driver.
+
+The plan is the local one (:func:`funnel.runners.analyze.prepare`, ``bucket_plan``): for
+files this machine can see, from the same polars scan as a local run, so the types, the
+timestamp reading and the ledger's notes are the same; for a Spark DataFrame (or a path
+only Spark can read), from its schema. Spark reads the rows (Parquet and CSV with its
+readers, JSON lines as text), :mod:`funnel.spark.tasks` maps them bucket by bucket, and
+only the partial results come back to the driver, never the raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import polars as pl
+
+from funnel.errors import FunnelError
+from funnel.input.load import discover_files, format_of, scan_files
+from funnel.input.timestamps import infer_unit
+from funnel.runners.analyze import (
+    AnalyzeOptions,
+    bucket_plan,
+    load_options,
+    prepare,
+    write_rejects,
+)
+from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
+from funnel.runners.local import BUCKET_ROWS, estimate_rows
+from funnel.spark import tasks
+from funnel.spec import FunnelSpec
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkFrame
+    from pyspark.sql import SparkSession
+
+__all__ = ["SparkInput", "read_input", "run_on_spark"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SparkInput:
+    """Rows as Spark reads them, each with ``_file``: one frame per way of reading
+    (``text_lines``: JSON lines as text), and the raw polars schema (local files: the
+    local reader's; otherwise Spark's)."""
+
+    frames: list[tuple[SparkFrame, bool]]
+    raw: dict[str, pl.DataType]
+    files: tuple[str, ...]
+    local: Any  # what prepare() reads on the driver: the files, or an empty polars frame
+
+
+def _with_file(frame: SparkFrame) -> SparkFrame:
+    from pyspark.sql import functions as F
+
+    try:
+        return frame.select("*", F.col("_metadata.file_path").alias("_file"))
+    except Exception:  # not a file source: no file names
+        return frame.withColumn("_file", F.lit("<frame>"))
+
+
+def _read_files(spark: SparkSession, files: list[str]) -> SparkInput:
+    raw_frame, schemas = scan_files(files)
+    raw = {c: t for c, t in raw_frame.collect_schema().items() if c != "_file"}
+    frames: list[tuple[SparkFrame, bool]] = []
+    by_format: dict[str, list[str]] = {}
+    for f in files:
+        by_format.setdefault(format_of(f) or "", []).append(f)
+    reader = spark.read
+    if "parquet" in by_format:
+        frame = reader.option("mergeSchema", "true").parquet(*by_format["parquet"])
+        frames.append((_with_file(frame), False))
+    if "ndjson" in by_format:
+        frames.append((_with_file(reader.text(by_format["ndjson"])), True))
+    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    for f in by_format.get("csv", []):  # Spark takes one header for all files it reads
+        sep = "\t" if f.lower().endswith(".tsv") else ","
+        groups.setdefault((tuple(schemas[f]), sep), []).append(f)
+    for (_, sep), group in groups.items():
+        frame = reader.csv(
+            group, header=True, sep=sep, inferSchema=False, multiLine=True, escape='"'
+        )
+        frames.append((_with_file(frame), False))
+    return SparkInput(frames=frames, raw=raw, files=tuple(files), local=files)
+
+
+def _polars_schema(frame: SparkFrame) -> dict[str, pl.DataType]:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    empty = pl.from_arrow(to_arrow_schema(frame.schema).empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return dict(empty.schema)
+
+
+def read_input(spark: SparkSession, source: Any) -> SparkInput:
+    """A Spark DataFrame, or paths: local files (found as the local engine finds them)
+    or paths only Spark can reach (``s3://...``: read by extension)."""
+    from pyspark.sql import DataFrame as SparkFrame
+
+    if not isinstance(source, SparkFrame):
+        paths = [source] if isinstance(source, str) or not hasattr(source, "__iter__") else source
+        paths = [str(p) for p in paths]
+        if not any("://" in p and not p.startswith("file:") for p in paths):
+            return _read_files(spark, discover_files(paths))
+        fmt = {"ndjson": "json"}.get(format_of(paths[0]) or "parquet", format_of(paths[0]))
+        source = spark.read.format(fmt or "parquet").load(paths)
+    frame = _with_file(source)
+    raw = {c: t for c, t in _polars_schema(source).items() if c != "_file"}
+    files = tuple(sorted(tasks.local_path(f) for f in source.inputFiles())) or ("<frame>",)
+    empty = pl.DataFrame(schema=raw).with_columns(pl.lit(None, pl.String).alias("_file"))
+    return SparkInput(frames=[(frame, False)], raw=raw, files=files, local=empty)
+
+
+def _spark_schema(schema: dict[str, pl.DataType]) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    arrow = tasks.for_spark(pl.DataFrame(schema=schema)).to_arrow().schema
+    return from_arrow_schema(arrow, prefer_timestamp_ntz=True)
+
+
+def _timestamp_unit(spark_input: SparkInput, options: AnalyzeOptions, prepared: Any) -> Any:
+    """Epoch numbers without a unit in a Spark DataFrame: the unit from the smallest and
+    the largest magnitude, as a local run infers it (Spark computes the two)."""
+    from pyspark.sql import functions as F
+
+    frame, _ = spark_input.frames[0]
+    column = options.load.mapping.get("timestamp", "timestamp")
+    lo, hi = frame.agg(F.min(F.abs(column)), F.max(F.abs(column))).first()
+    unit = infer_unit(pl.LazyFrame({"timestamp": [lo, hi]}), spark_input.files)
+    info = replace(prepared.timestamp, how=f"epoch {unit} (inferred)", inferred_unit=unit)
+    return unit, replace(prepared, timestamp=info)
+
+
+def _buckets(spark: SparkSession, spark_input: SparkInput, options: AnalyzeOptions) -> int:
+    if options.buckets is not None:
+        return options.buckets
+    if isinstance(spark_input.local, list):
+        rows = estimate_rows(pl.LazyFrame(), spark_input.files)
+    else:
+        rows = sum(frame.count() for frame, _ in spark_input.frames)
+    parallel = spark.sparkContext.defaultParallelism
+    return max(2 * parallel, math.ceil(rows / BUCKET_ROWS))
+
+
+def run_on_spark(
+    spark: SparkSession,
+    source: Any,
+    spec: FunnelSpec,
+    options: AnalyzeOptions,
+    reduce: Callable[[list[Partials], BucketPlan, tuple[str, ...]], T],
+) -> T:
+    """Plan, map the buckets in Spark, collect the partials, ``reduce(parts, plan, notes)``;
+    writes ``options.rejects_path`` when set."""
+    spark_input = read_input(spark, source)
+    load = load_options(options, spec)
+    prepared = prepare(spark_input.local, options, spec)
+    prepared = replace(prepared, files=spark_input.files)
+    unit = load.timestamp_unit or prepared.timestamp.inferred_unit
+    numeric = prepared.timestamp.how.startswith("epoch")
+    if numeric and load.timestamp_unit is None and not isinstance(spark_input.local, list):
+        unit, prepared = _timestamp_unit(spark_input, replace(options, load=load), prepared)
+    plan = bucket_plan(prepared, spec, options, causes=options.causes)
+    buckets = _buckets(spark, spark_input, options)
+    narrow = dict(bucket_rows(prepared.frame, plan, buckets).collect_schema())
+    now = dt.datetime.now(dt.timezone.utc)
+    job = tasks.Job(
+        raw=spark_input.raw,
+        text_lines=False,
+        names=tasks.file_names(spark_input.files),
+        hive=tasks.hive_of(spark_input.files),
+        load=replace(load, timestamp_unit=unit),
+        validate=replace(options.validate, max_time=options.validate.max_time or now),
+        files=spark_input.files,
+        plan=plan,
+        buckets=buckets,
+        narrow=narrow,
+    )
+    try:
+        rows = None
+        for frame, text_lines in spark_input.frames:
+            task = functools.partial(tasks.bucket_batches, job=replace(job, text_lines=text_lines))
+            mapped = frame.mapInArrow(task, _spark_schema(narrow))
+            rows = mapped if rows is None else rows.unionByName(mapped)
+        assert rows is not None
+        grouped = rows.repartition(buckets, "_bucket").groupBy("_bucket")
+        out = grouped.applyInArrow(tasks.group_task(job), tasks.PARTS_SCHEMA)
+        parts = tasks.read_partials(out.toArrow())
+        if not parts:  # no rows at all: the empty tables come from one empty bucket
+            parts = [map_bucket(prepared.frame.clear(), plan)]
+        result = reduce(parts, plan, prepared.notes())
+        if options.rejects_path:
+            _write_rejects(spark_input, job, prepared.frame, options.rejects_path)
+    except FunnelError:
+        raise
+    except Exception as exc:  # a failed Spark job: its first line, not a Java trace
+        raise FunnelError(
+            f"the Spark job failed: {_first_line(exc)}",
+            hint="run with the local engine to see the error there, or read Spark's log",
+        ) from exc
+    return result
+
+
+def _write_rejects(
+    spark_input: SparkInput, job: tasks.Job, marked: pl.LazyFrame, path: str
+) -> None:
+    schema = dict(marked.collect_schema())
+    rows = None
+    for frame, text_lines in spark_input.frames:
+        task = functools.partial(tasks.rejected_batches, job=replace(job, text_lines=text_lines))
+        mapped = frame.mapInArrow(task, _spark_schema(schema))
+        rows = mapped if rows is None else rows.unionByName(mapped)
+    assert rows is not None
+    rejected = pl.from_arrow(rows.toArrow())
+    assert isinstance(rejected, pl.DataFrame)
+    write_rejects(rejected.cast(schema, strict=False).lazy(), path)  # type: ignore[arg-type]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():  # Python errors in a task: the last "Error:" line
+        if "Error: " in line and not line.startswith("\t"):
+            text = line.strip()
+    return text.splitlines()[0] if text else type(exc).__name__

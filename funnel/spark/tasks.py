@@ -1,0 +1,216 @@
+"""What Spark's tasks run: library functions on Arrow batches, nothing of their own.
+
+Two stages, each one Python call per batch or per bucket (never per user or row):
+
+1. :func:`bucket_batches` (``mapInArrow``): a batch of rows as Spark read them -> the
+   types of the local reader (:func:`decode`), the canonical shape
+   (:func:`funnel.input.load.canonical`), rejects marked
+   (:func:`funnel.input.validate.mark_rejects`), narrowed to what the map reads with each
+   row's bucket (:func:`funnel.runners.bucket.bucket_rows`): row by row, so any split of
+   the rows gives the same rows.
+2. :func:`map_group` (``groupBy("_bucket").applyInArrow``): one bucket's rows ->
+   :func:`funnel.runners.bucket.map_bucket` -> the partials as Arrow IPC blobs
+   (:func:`partials_rows`), which the driver turns back into
+   :class:`~funnel.runners.bucket.Partials` (:func:`read_partials`) and reduces.
+
+Everything a task needs travels in one picklable :class:`Job`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import polars as pl
+import pyarrow as pa
+
+from funnel.input.load import LoadOptions, canonical, hive_columns
+from funnel.input.validate import ValidateOptions, mark_rejects
+from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
+
+__all__ = [
+    "PARTS_SCHEMA",
+    "Job",
+    "bucket_batches",
+    "decode",
+    "for_spark",
+    "group_task",
+    "map_group",
+    "marked_rows",
+    "partials_rows",
+    "read_partials",
+]
+
+PARTS_SCHEMA = "bucket long, part string, data binary"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """What every task of one run needs.
+
+    ``raw``: the schema of the rows as the local reader reads them (without ``_file``);
+    ``text_lines``: Spark read the files as text (JSON lines, parsed here with that schema);
+    ``names``: each file as the ledger names it, by its normalized path
+    (:func:`local_path`); ``hive``: each file's ``key=value`` folders; ``narrow``: the
+    polars schema of the bucket rows (Spark has no unsigned integers)."""
+
+    raw: dict[str, pl.DataType]
+    text_lines: bool
+    names: dict[str, str]
+    hive: dict[str, dict[str, str]]
+    load: LoadOptions
+    validate: ValidateOptions
+    files: tuple[str, ...]
+    plan: BucketPlan
+    buckets: int
+    narrow: dict[str, pl.DataType]
+
+
+def local_path(name: str) -> str:
+    """A file's path without the ``file:`` scheme and URL quoting, as Spark and the local
+    reader both can name it.
+
+    >>> local_path("file:///data/a%20b.parquet"), local_path("file:/data/x.csv")
+    ('/data/a b.parquet', '/data/x.csv')
+    """
+    if name.startswith("file:"):
+        return unquote(urlparse(name).path)
+    return name
+
+
+def _cast(col: str, dtype: pl.DataType, given: pl.DataType) -> pl.Expr:
+    """``col`` (read by Spark as ``given``) in the local reader's type ``dtype``."""
+    c = pl.col(col)
+    if given == dtype:
+        return c
+    if dtype == pl.Boolean and given == pl.String:  # CSV text, as polars reads it
+        return c.str.to_lowercase().replace_strict(
+            {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
+        )
+    if isinstance(dtype, pl.Datetime) and isinstance(given, pl.Datetime):
+        if dtype.time_zone is not None and given.time_zone is not None:
+            c = c.dt.convert_time_zone(dtype.time_zone)
+        return c.dt.cast_time_unit(dtype.time_unit)
+    return c.cast(dtype, strict=False)
+
+
+def decode(frame: pl.DataFrame, job: Job) -> pl.DataFrame:
+    """Rows as Spark read them (with ``_file``) in the columns, order and types of the
+    local reader, ``_file`` as the ledger names it. Per distinct file, not per row."""
+    files = frame.get_column("_file").unique()
+    named = {f: job.names.get(local_path(f), f) for f in files.to_list()}
+    file_col = pl.col("_file").replace_strict(named, return_dtype=pl.String)
+    if job.text_lines:  # JSON lines: parse them as the local reader does
+        lines = frame.filter(pl.col("value").str.strip_chars() != "")
+        body = lines.select(pl.col("value").str.join("\n")).item() if lines.height else ""
+        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=job.raw) if body else None
+        frame = (parsed if parsed is not None else pl.DataFrame(schema=job.raw)).hstack(
+            lines.select(file_col)
+        )
+    else:
+        frame = frame.with_columns(file_col)
+    given = frame.schema
+    hive_names = {k for h in job.hive.values() for k in h}
+    columns = []
+    for col, dtype in job.raw.items():
+        if col in given:
+            columns.append(_cast(col, dtype, given[col]).alias(col))
+        elif col in hive_names:  # from the file's folders, as the local reader does
+            values = {n: job.hive.get(n, {}).get(col) for n in named.values()}
+            text = pl.col("_file").replace_strict(values, default=None, return_dtype=pl.String)
+            columns.append(text.cast(dtype, strict=False).alias(col))
+        else:  # a column some other file has
+            columns.append(pl.lit(None, dtype).alias(col))
+    return frame.select(*columns, "_file")
+
+
+def marked_rows(frame: pl.DataFrame, job: Job) -> pl.LazyFrame:
+    """Decoded rows in the canonical shape with ``_reject`` marked."""
+    loaded = canonical(decode(frame, job).lazy(), job.load, files=job.files)
+    return mark_rejects(loaded.frame, job.validate)
+
+
+def for_spark(frame: pl.DataFrame) -> pl.DataFrame:
+    """Unsigned integers as signed ones (Spark has none; the values fit)."""
+    unsigned = [c for c, t in frame.schema.items() if t.is_unsigned_integer()]
+    return frame.with_columns(pl.col(unsigned).cast(pl.Int64)) if unsigned else frame
+
+
+def bucket_batches(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.RecordBatch]:
+    """Stage 1: each batch read -> its bucket rows (one polars plan per batch)."""
+    for batch in batches:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        rows = bucket_rows(marked_rows(frame, job), job.plan, job.buckets).collect()
+        yield from for_spark(rows).to_arrow().to_batches()
+
+
+def rejected_batches(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.RecordBatch]:
+    """Each batch read -> its rejected rows, every column kept (for ``--rejects``)."""
+    for batch in batches:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        rows = marked_rows(frame, job).filter(pl.col("_reject").is_not_null()).collect()
+        yield from for_spark(rows).to_arrow().to_batches()
+
+
+def _ipc(frame: pl.DataFrame | pl.LazyFrame | None) -> bytes | None:
+    if frame is None:
+        return None
+    out = io.BytesIO()
+    frame.lazy().collect().write_ipc(out, compression="lz4")
+    return out.getvalue()
+
+
+def partials_rows(part: Partials, bucket: int) -> pa.Table:
+    """One row per part of ``part``: (bucket, part name, Arrow IPC bytes or null)."""
+    names = [f.name for f in fields(Partials)]
+    return pa.table(
+        {
+            "bucket": pa.array([bucket] * len(names), pa.int64()),
+            "part": pa.array(names, pa.string()),
+            "data": pa.array([_ipc(getattr(part, n)) for n in names], pa.binary()),
+        }
+    )
+
+
+def map_group(table: pa.Table, job: Job) -> pa.Table:
+    """Stage 2: one bucket's rows -> :func:`map_bucket` -> :func:`partials_rows`."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    bucket = int(frame.get_column("_bucket")[0])
+    rows = frame.select(_cast(c, t, frame.schema[c]).alias(c) for c, t in job.narrow.items())
+    return partials_rows(map_bucket(rows.lazy(), job.plan), bucket)
+
+
+def group_task(job: Job) -> Callable[[pa.Table], pa.Table]:
+    """:func:`map_group` for ``job`` as ``applyInArrow`` takes it (a function whose type
+    hints say Table in, Table out: PySpark infers the kind of call from them)."""
+
+    def run(table: pa.Table) -> pa.Table:
+        return map_group(table, job)
+
+    return run
+
+
+def read_partials(rows: pa.Table) -> list[Partials]:
+    """The :class:`Partials` of every bucket from the rows of :func:`partials_rows`."""
+    by_bucket: dict[int, dict[str, pl.DataFrame | None]] = {}
+    buckets, parts, data = (rows.column(c).to_pylist() for c in ("bucket", "part", "data"))
+    for bucket, part, blob in zip(buckets, parts, data, strict=True):
+        frame = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
+        by_bucket.setdefault(bucket, {})[part] = frame
+    return [Partials(**by_bucket[b]) for b in sorted(by_bucket)]  # type: ignore[arg-type]
+
+
+def file_names(files: tuple[str, ...]) -> dict[str, str]:
+    """Each local file's name in the ledger, by its absolute path."""
+    return {str(Path(f).resolve()): f for f in files}
+
+
+def hive_of(files: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Each file's ``key=value`` folders (files without are left out)."""
+    return {f: h for f in files if (h := hive_columns(f))}
