@@ -14,6 +14,7 @@ import click
 
 from funnel.cli_options import (
     analyze_options,
+    engine,
     html_option,
     input_options,
     mapping,
@@ -26,8 +27,7 @@ from funnel.progress import Progress
 from funnel.render.report import write_report
 from funnel.render.text import format_causes, format_comparison, format_result
 from funnel.results.comparison import parse_gate
-from funnel.runners.analyze import analyze, validate
-from funnel.runners.compare import compare, compare_arms
+from funnel.runners.compare import compare_arms
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.versions.compare import CompareOptions
 
@@ -89,7 +89,7 @@ def analyze_cmd(
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
         with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
             options = replace(options, causes=not no_causes)
-            result = analyze(list(events), spec, options, progress=bar.buckets)
+            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
             if sessions_out:
                 write_frame(result.units, sessions_out)
             if html_out:
@@ -145,7 +145,7 @@ def causes_cmd(
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
         with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
-            result = analyze(list(events), spec, options, progress=bar.buckets)
+            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
         causes = result.causes
         if evidence_out:
             write_frame(causes.evidence, evidence_out)
@@ -257,7 +257,7 @@ def compare_cmd(
         )
         progress = Progress(f"comparing {' '.join(events)}", quiet=quiet)
         with progress:
-            cmp = compare(
+            cmp = engine().compare(
                 events[0],
                 events[1] if len(events) == 2 else None,
                 by=by,
@@ -318,7 +318,7 @@ def report_cmd(
         by = tuple(dict.fromkeys((*by, *extra)))
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
         with Progress(f"reporting on {' '.join(events)}", quiet=quiet) as bar:
-            result = analyze(list(events), spec, options, progress=bar.buckets)
+            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
             cmp = compare_arms(result, compare_by) if compare_by else None
             write_report(out, result, cmp, inputs=list(events))
     except FunnelError as exc:
@@ -337,7 +337,7 @@ def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, reject
     try:
         opts = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
         with Progress(f"validating {' '.join(events)}", quiet=quiet) as bar:
-            ledger = validate(list(events), opts, progress=bar.buckets)
+            ledger = engine().validate(list(events), opts, progress=bar.buckets)
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

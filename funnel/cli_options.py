@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import click
 import polars as pl
@@ -11,11 +15,14 @@ from funnel.errors import FunnelError, SchemaError
 from funnel.input.load import LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
-from funnel.runners.analyze import AnalyzeOptions
+from funnel.runners.analyze import AnalyzeOptions, analyze, validate
+from funnel.runners.compare import compare
 from funnel.runners.local import parse_size
 
 __all__ = [
+    "Engine",
     "analyze_options",
+    "engine",
     "html_option",
     "input_options",
     "mapping",
@@ -52,14 +59,38 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
             parse_size(value)
         except FunnelError as exc:
             raise click.BadParameter(str(exc)) from None
-    if value is not None:
+    if value is not None and value != ():
         ctx.meta[f"funnel.{param.name}"] = value
     return value
 
 
-def _run_option(name: str) -> str | None:
+def _run_option(name: str):
     ctx = click.get_current_context(silent=True)
     return None if ctx is None else ctx.meta.get(f"funnel.{name}")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The functions a command runs: the local engine's, or Spark's (``--engine``)."""
+
+    analyze: Callable[..., Any]
+    validate: Callable[..., Any]
+    compare: Callable[..., Any]
+
+
+def engine() -> Engine:
+    """The engine of ``--engine`` (local by default); Spark's starts its session here."""
+    if _run_option("engine") != "spark":
+        return Engine(analyze=analyze, validate=validate, compare=compare)
+    import funnel.spark as on_spark
+
+    conf = mapping(tuple(_run_option("spark_conf") or ()))
+    session = on_spark.spark_session(_run_option("spark_master"), conf)
+    return Engine(
+        analyze=functools.partial(on_spark.analyze, spark=session),
+        validate=functools.partial(on_spark.validate, spark=session),
+        compare=functools.partial(on_spark.compare, spark=session),
+    )
 
 
 def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
@@ -129,6 +160,29 @@ def input_options(f):
                 expose_value=False,
                 callback=_remember,
                 help="Folder for the bucket files of out-of-core runs (removed afterwards).",
+            ),
+            click.option(
+                "--engine",
+                type=click.Choice(["local", "spark"]),
+                expose_value=False,
+                callback=_remember,
+                help="Where to run: this machine (default) or Spark (needs the spark extra).",
+            ),
+            click.option(
+                "--spark-master",
+                metavar="URL",
+                expose_value=False,
+                callback=_remember,
+                help="Spark master for --engine spark (default: local[*], or the session "
+                "spark-submit started).",
+            ),
+            click.option(
+                "--spark-conf",
+                metavar="KEY=VALUE",
+                multiple=True,
+                expose_value=False,
+                callback=_remember,
+                help="Spark configuration for --engine spark (repeatable).",
             ),
             click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
         ]

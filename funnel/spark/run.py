@@ -92,7 +92,8 @@ def _read_files(spark: SparkSession, files: list[str]) -> SparkInput:
 def _polars_schema(frame: SparkFrame) -> dict[str, pl.DataType]:
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    empty = pl.from_arrow(to_arrow_schema(frame.schema).empty_table())
+    zone = frame.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
+    empty = pl.from_arrow(to_arrow_schema(frame.schema, timezone=zone).empty_table())
     assert isinstance(empty, pl.DataFrame)
     return dict(empty.schema)
 

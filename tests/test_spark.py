@@ -1,0 +1,163 @@
+"""The Spark engine gives the local engine's results, byte for byte.
+
+One local[2] session for the whole module. ``--format json`` (with units and evidence) of
+``funnel.spark`` must equal the local engine's on ``sample_events/`` and on random dumps
+(shuffled, duplicates, ties, bad rows, several files) for several bucket counts; so must
+the ledger of a dump in several files and formats, ``causes``, ``compare`` and the CLI.
+In CI (``FUNNEL_REQUIRE_SPARK=1``) these tests cannot skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import funnel
+from funnel.cli import main
+from tests.test_causes import cause_specs
+from tests.test_engine_vs_reference import _frame, _make_rows, _options, row_strategy, write_parts
+
+if not os.environ.get("FUNNEL_REQUIRE_SPARK"):
+    pytest.importorskip("pyspark")
+import funnel.spark  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = funnel.spark.spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
+
+
+def _json(result: funnel.FunnelResult) -> str:
+    causes = result.causes.to_json(include_evidence=True) if result.causes else ""
+    return result.to_json(include_units=True) + causes
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 16])
+def test_sample_events_give_the_same_bytes(spark, buckets):
+    opts = funnel.AnalyzeOptions(by=("device",), buckets=buckets)
+    local = funnel.analyze("sample_events/", options=opts)
+    on_spark = funnel.spark.analyze("sample_events/", options=opts, spark=spark)
+    assert _json(on_spark) == _json(local)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raw=st.lists(row_strategy, min_size=0, max_size=50),
+    dup_idx=st.lists(st.integers(0, 100), max_size=4),
+    spec=cause_specs(),
+    seed=st.randoms(),
+    cut=st.integers(1, 3),
+    buckets=st.sampled_from([1, 2, 7]),
+)
+def test_random_dumps_give_the_same_bytes(
+    spark, tmp_path_factory, raw, dup_idx, spec, seed, cut, buckets
+):
+    rows = _make_rows(raw, dup_idx)
+    seed.shuffle(rows)
+    folder = tmp_path_factory.mktemp("parts")
+    if rows:
+        write_parts(_frame(rows), folder, cut)
+    else:
+        _frame(rows).write_parquet(folder / "empty.parquet")
+    opts = _options(by=("cart",), buckets=buckets)
+    local = funnel.analyze(str(folder), spec, opts)
+    assert _json(funnel.spark.analyze(str(folder), spec, opts, spark=spark)) == _json(local)
+
+
+def _mixed_dump(folder) -> None:
+    """Three CSV files and two JSON-lines files with bad rows and duplicates."""
+    df = pl.read_parquet("sample_events/events.parquet").head(6000)
+    df = df.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    df = pl.concat([df, df.head(40)])  # duplicates, some across files
+    for i in range(3):  # overlapping: the shared rows are duplicates across files
+        df.slice(i * 1990, 2000).write_csv(folder / f"day-{i}.csv")
+    extra = df.slice(6000, 40).vstack(df.slice(0, 5))
+    extra = extra.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None)
+                               .otherwise(pl.col("user_id")).alias("user_id"))
+    extra.head(30).write_ndjson(folder / "late-0.ndjson")
+    extra.tail(25).write_ndjson(folder / "late-1.ndjson")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_the_ledger_and_rejects_of_files_in_several_formats(spark, tmp_path, fmt):
+    (tmp_path / "dump").mkdir()
+    _mixed_dump(tmp_path / "dump")
+    pattern = str(tmp_path / "dump" / ("*.csv" if fmt == "csv" else "*.ndjson"))
+    opts = funnel.AnalyzeOptions(rejects_path=str(tmp_path / "local.csv"))
+    local = funnel.analyze(pattern, options=opts)
+    spark_opts = funnel.AnalyzeOptions(rejects_path=str(tmp_path / "spark.csv"), buckets=3)
+    on_spark = funnel.spark.analyze(pattern, options=spark_opts, spark=spark)
+    assert on_spark.ledger.to_dict() == local.ledger.to_dict()
+    assert local.ledger.to_dict()["duplicates"] > 0
+    assert _json(on_spark) == _json(local)
+    # the same rejected rows (Spark returns them in its own order)
+    rejected = [pl.read_csv(tmp_path / f"{n}.csv").sort(pl.all()) for n in ("local", "spark")]
+    assert rejected[0].height > 0
+    assert rejected[1].equals(rejected[0])
+
+
+def test_causes_and_validate(spark):
+    local = funnel.analyze("sample_events/")
+    assert funnel.spark.causes("sample_events/", spark=spark).to_json(
+        include_evidence=True
+    ) == local.causes.to_json(include_evidence=True)
+    ledger = funnel.spark.validate("sample_events/", spark=spark)
+    assert ledger.to_dict() == funnel.validate("sample_events/").to_dict()
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"by": "experiment_arm"},
+        {"periods": [("2024-05-01", "2024-05-08"), ("2024-05-08", "2024-05-22")]},
+        {"other": "sample_events/events.parquet"},
+    ],
+)
+def test_compare_gives_the_same_bytes(spark, how):
+    cmp_opts = funnel.CompareOptions(bootstrap=200, seed=3)
+    local = funnel.compare("sample_events/", options=cmp_opts, **how)
+    on_spark = funnel.spark.compare("sample_events/", options=cmp_opts, spark=spark, **how)
+    assert on_spark.to_json() == local.to_json()
+
+
+def test_a_spark_dataframe_as_the_source(spark):
+    frame = spark.read.parquet("sample_events/events.parquet")
+    on_spark = funnel.spark.analyze(frame, spark=spark)
+    local = funnel.analyze("sample_events/")
+    assert on_spark.steps.equals(local.steps)
+    assert on_spark.units.equals(local.units)
+    got, want = on_spark.ledger.to_dict(), local.ledger.to_dict()
+    assert {k: got[k] for k in ("rows", "used", "duplicates", "rejected")} == {
+        k: want[k] for k in ("rows", "used", "duplicates", "rejected")
+    }
+    # the file as Spark names it, without the file: scheme
+    assert got["by_file"][0]["file"] == os.path.abspath("sample_events/events.parquet")
+
+
+def test_epoch_numbers_in_a_spark_dataframe_get_their_unit_inferred(spark):
+    df = pl.read_parquet("sample_events/events.parquet").with_columns(
+        pl.col("timestamp").dt.epoch("s")
+    )
+    local = funnel.analyze(df, options=_options())
+    frame = spark.createDataFrame(df.to_arrow())
+    on_spark = funnel.spark.analyze(frame, options=_options(), spark=spark)
+    assert on_spark.steps.equals(local.steps)
+    assert on_spark.ledger.to_dict()["notes"] == local.ledger.to_dict()["notes"]
+
+
+def test_the_cli_engine_option(spark):
+    runner = CliRunner()
+    args = ["analyze", "sample_events/", "--format", "json", "-q"]
+    local = runner.invoke(main, args)
+    on_spark = runner.invoke(main, [*args, "--engine", "spark"])
+    assert on_spark.exit_code == 0, on_spark.output
+    assert on_spark.stdout == local.stdout
+    assert json.loads(on_spark.stdout)["summary"]["sessions"] > 0
