@@ -164,9 +164,11 @@ def input_options(f):
             click.option(
                 "--engine",
                 type=click.Choice(["local", "spark"]),
+                envvar="FUNNEL_ENGINE",
                 expose_value=False,
                 callback=_remember,
-                help="Where to run: this machine (default) or Spark (needs the spark extra).",
+                help="Where to run: this machine (default) or Spark (needs the spark extra; "
+                "docs/spark.md).",
             ),
             click.option(
                 "--spark-master",

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
 
 import polars as pl
 
@@ -98,6 +99,16 @@ def _polars_schema(frame: SparkFrame) -> dict[str, pl.DataType]:
     return dict(empty.schema)
 
 
+def _remote(path: str) -> bool:
+    """A path only Spark can reach: a URL scheme other than ``file`` (``s3://``, ``dbfs:/``).
+
+    >>> _remote("s3://shop/events/"), _remote("dbfs:/events"), _remote("events/day=1")
+    (True, True, False)
+    """
+    scheme = urlparse(path).scheme
+    return len(scheme) > 1 and scheme != "file"
+
+
 def read_input(spark: SparkSession, source: Any) -> SparkInput:
     """A Spark DataFrame, or paths: local files (found as the local engine finds them)
     or paths only Spark can reach (``s3://...``: read by extension)."""
@@ -106,7 +117,7 @@ def read_input(spark: SparkSession, source: Any) -> SparkInput:
     if not isinstance(source, SparkFrame):
         paths = [source] if isinstance(source, str) or not hasattr(source, "__iter__") else source
         paths = [str(p) for p in paths]
-        if not any("://" in p and not p.startswith("file:") for p in paths):
+        if not any(_remote(p) for p in paths):
             return _read_files(spark, discover_files(paths))
         fmt = {"ndjson": "json"}.get(format_of(paths[0]) or "parquet", format_of(paths[0]))
         source = spark.read.format(fmt or "parquet").load(paths)

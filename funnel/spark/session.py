@@ -74,8 +74,11 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     active = SparkSession.getActiveSession()
     if active is not None and master is None and not conf:
         return active
-    master = master or os.environ.get("FUNNEL_SPARK_MASTER") or DEFAULT_MASTER
-    local = master.startswith("local")
+    # started by spark-submit: its JVM runs already, with the master it was given
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if master is None and not submitted:
+        master = os.environ.get("FUNNEL_SPARK_MASTER") or DEFAULT_MASTER
+    local = master is not None and master.startswith("local")
     # the workers run this interpreter: the same funnel, polars and pyarrow
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -96,17 +99,19 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
             "spark.driver.maxResultSize": "0",  # the partials come back to this process
         }
     settings |= dict(conf or {})
-    builder = SparkSession.builder.master(master).appName("funnel")
+    builder = SparkSession.builder.appName("funnel")
+    if master is not None:
+        builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
-    log = spark_log_path()
+    log = None if submitted else spark_log_path()
     try:
         with _stderr_to(log):
             return builder.getOrCreate()
     except Exception as exc:  # Java missing, a bad master URL, a port in use...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FunnelError(
-            f"could not start Spark ({master}): {first}",
+            f"could not start Spark ({master or 'spark-submit'}): {first}",
             hint="check that Java 17 or 21 is installed and the --spark-master URL"
             + (f"; Spark's log: {log}" if log else ""),
         ) from exc
