@@ -161,3 +161,23 @@ def test_the_cli_engine_option(spark):
     assert on_spark.exit_code == 0, on_spark.output
     assert on_spark.stdout == local.stdout
     assert json.loads(on_spark.stdout)["summary"]["sessions"] > 0
+
+
+def test_a_fresh_process_keeps_spark_out_of_the_output(tmp_path):
+    """The CLI in a new process starts its own local session: same stdout as the local
+    engine, nothing of Spark's on stderr (its JVM writes to FUNNEL_SPARK_LOG)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "spark.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
+    env |= {"FUNNEL_SPARK_LOG": str(log), "FUNNEL_SPARK_MASTER": "local[1]"}
+    cmd = [sys.executable, "-m", "funnel.cli", "analyze", "sample_events/", "--format", "json"]
+    local = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    on_spark = subprocess.run(
+        [*cmd, "--engine", "spark", "-q"], capture_output=True, text=True, env=env
+    )
+    assert on_spark.returncode == 0, on_spark.stderr
+    assert on_spark.stdout == local.stdout
+    assert on_spark.stderr == ""
+    assert "SparkContext" in log.read_text() or "log level" in log.read_text()
