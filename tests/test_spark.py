@@ -25,7 +25,7 @@ from tests.test_engine_vs_reference import _frame, _make_rows, _options, row_str
 
 if not os.environ.get("FUNNEL_REQUIRE_SPARK"):
     pytest.importorskip("pyspark")
-import funnel.spark  # noqa: E402
+import funnel.spark
 
 
 @pytest.fixture(scope="module")

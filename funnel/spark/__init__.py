@@ -3,8 +3,8 @@ local engine, identical results.
 
     pip install 'checkout-funnel[spark]'
 
->>> import funnel.spark                                      # doctest: +SKIP
->>> result = funnel.spark.analyze("s3://shop/events/2024-05/")  # doctest: +SKIP
+    import funnel.spark
+    result = funnel.spark.analyze("s3a://shop/events/2024-05/")
 
 ``source`` is a Spark DataFrame or paths Spark can read (files this machine sees are
 found and typed exactly as the local engine does, so ``--format json`` is the same
