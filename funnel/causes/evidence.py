@@ -85,8 +85,10 @@ def _event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
     return pl.lit(pl.Series(lookup, dtype=pl.Int64)).gather(code.clip(upper_bound=last))
 
 
-def row_flags(spec: FunnelSpec, names: set[str]) -> pl.Expr:
-    """``_cm``, the cause bit mask, computed per row (before the sort)."""
+def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
+    """``_cm``, the cause bit mask, computed per row (before the sort): expressions to
+    apply one after another, first the columns conditions read that the data lacks
+    (built-in causes: null, so that evidence cannot be seen), then ``_cm``."""
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
     # which bits an event name allows: one lookup per row instead of an is_in per cause
     by_event: dict[str, int] = {}
@@ -104,14 +106,15 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> pl.Expr:
                 any_event |= bit
             conditions.append((c.unless_where, bit))
     if not spec.causes:
-        return pl.lit(0, pl.Int64).alias("_cm")
+        return [pl.lit(0, pl.Int64).alias("_cm")]
     holds = pl.sum_horizontal(
         pl.lit(bit, pl.Int64)
         if where is None
-        else pl.when(where.to_polars(missing)).then(pl.lit(bit, pl.Int64)).otherwise(0)
+        else pl.when(where.to_polars()).then(pl.lit(bit, pl.Int64)).otherwise(0)
         for where, bit in conditions
     )
-    return (_event_bits(by_event, any_event) & holds).alias("_cm")
+    nulls = [pl.lit(None).alias(c) for c in sorted(missing)]
+    return [*nulls, (_event_bits(by_event, any_event) & holds).alias("_cm")]
 
 
 def shown_columns(spec: FunnelSpec, names: set[str]) -> list[str]:

@@ -150,6 +150,10 @@ def bucket_plan(
         user_causes = [x for x in spec.causes if not x.builtin]
         wanted |= {c: f"cause {x.name}" for x in user_causes for c in x.columns()}
     _check_columns(names, wanted)
+    # built-in causes may read columns the data lacks: those read as null
+    nulls = {c: pl.Null() for c in spec.cause_columns() if c not in schema} if causes else {}
+    for condition in spec.conditions(causes=causes):
+        condition.check({**dict(schema), **nulls})
     if spec.sessions.use_column and "session_id" not in names:
         raise SchemaError(
             "sessions.use_column is set but the data has no session_id column",

@@ -176,7 +176,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     if plan.causes:
         # causes are matched while reading (a bit mask); the rows with a bit are kept
         # aside, unsorted; only the value and driver columns ride through the sort
-        mask = [row_flags(spec, names)]
+        mask = row_flags(spec, names)
         drivers = set(spec.attribution.drivers) & names
         coded |= (drivers - keep) & plan.text
         keep |= drivers | ({spec.attribution.value} & names)

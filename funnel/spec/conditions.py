@@ -1,41 +1,33 @@
-"""A small, safe filter language for step conditions, parsed into polars expressions.
+"""Conditions in specs: SQL boolean expressions, as in a ``WHERE`` clause, parsed by polars.
 
-Grammar (keywords are case-insensitive)::
+Anything polars' SQL expression parser reads as a boolean works: comparisons (``=``,
+``<>``, ``<``, ...), arithmetic, ``AND``/``OR``/``NOT``, ``IN (...)``, ``BETWEEN``,
+``IS [NOT] NULL``, ``LIKE``/``ILIKE``, regular expressions (``~``, ``RLIKE``), functions
+such as ``lower()`` or ``coalesce()``. Text goes in single quotes; a column whose name has a
+dot or a blank goes in double quotes (``"ecommerce.shipping" > 0``).
 
-    expr    := or
-    or      := and ("or" and)*
-    and     := not ("and" not)*
-    not     := "not" not | "(" expr ")" | test
-    test    := sum ("==" | "!=" | "<" | "<=" | ">" | ">=") sum
-             | NAME ["not"] "in" "(" VALUE ("," VALUE)* ")"
-             | NAME "is" ["not"] "null"
-    sum     := product (("+" | "-") product)*
-    product := atom (("*" | "/") atom)*
-    atom    := NAME | VALUE | "-" atom | "(" sum ")"
-    NAME    := letters, digits, "_" and "." (``ecommerce.shipping``), or `back-quoted`
-    VALUE   := number | 'text' | "text" | true | false
-
-Arithmetic makes relative thresholds possible: ``shipping + tax > 0.15 * value``. A
-comparison with a missing (null) value is false, as in SQL's WHERE (``in`` and ``not in``
-included), and so is one with a division by zero; ``not`` negates the result of its operand
-after that rule. Nothing is ever evaluated as Python: the text is tokenised and parsed into
-a tree.
+* **Nulls as in ``WHERE``**: a comparison with a missing value is unknown (null), logic is
+  three-valued (``NOT unknown`` is unknown, ``unknown OR true`` is true), and a row is kept
+  only when the whole condition is true.
+* **Numbers are floats**: a literal with a fraction (``0.15``) is a double, not an exact
+  decimal, so arithmetic behaves the same on integer and float columns. Division by zero
+  gives infinity (NaN for 0/0), which compares greater than any number; guard it
+  (``value > 0 AND shipping / value > 0.1``, or ``NULLIF(value, 0)``).
+* **Safe**: a condition is an expression over the row's own columns. Subqueries (the only
+  way SQL could read a table or a file) are refused before polars sees the text, and the
+  parsed expression is checked to hold none; nothing is evaluated as Python.
 
 >>> df = pl.DataFrame({"payment_type": ["card", "card", None], "value": [5, 20, 30]})
->>> df.filter(parse_filter("payment_type == 'card' and value >= 10").to_polars()).height
+>>> df.filter(parse_filter("payment_type = 'card' AND value >= 10").to_polars()).height
 1
->>> parse_filter("country in ('DE', 'AT')").evaluate({"country": "AT"})
-True
->>> parse_filter("(shipping + tax) / value > 0.15").evaluate({"shipping": 9, "tax": 3, "value": 40})
-True
+>>> sorted(parse_filter("\\"ecommerce.tax\\" / value > 0.1 OR coupon IS NULL").columns())
+['coupon', 'ecommerce.tax', 'value']
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -43,287 +35,114 @@ from funnel.errors import SpecError
 
 __all__ = ["Filter", "parse_filter"]
 
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-    | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<op>==|!=|<=|>=|<|>|\(|\)|,|\+|-|\*|/)
-    | (?P<name>`[^`]+`|[A-Za-z_][A-Za-z0-9_.]*)
-    )""",
+# the text's tokens that matter here: quoted text and names (skipped), words, numbers
+_TOKENS = re.compile(
+    r"""(?P<text>'(?:[^']|'')*')
+      | (?P<quoted>"[^"]*"|`[^`]*`)
+      | (?P<dotted>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)
+      | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<fraction>(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?)
+    """,
     re.VERBOSE,
 )
-_OPS = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-_KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
-
-
-def _tokenize(text: str, key: str) -> list[tuple[str, Any]]:
-    pos, out = 0, []
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise SpecError(
-                f"{key}: cannot read {text[pos:].strip()[:20]!r} at position {pos}",
-                hint="use comparisons (==, !=, <, >), in (...), is null, and/or/not",
-            )
-        pos = m.end()
-        kind = m.lastgroup
-        val = m.group(kind)  # type: ignore[arg-type]
-        if kind == "num":
-            out.append(("val", float(val) if any(c in val for c in ".eE") else int(val)))
-        elif kind == "str":
-            out.append(("val", re.sub(r"\\(.)", r"\1", val[1:-1])))
-        elif kind == "name" and val.lower() in _KEYWORDS:
-            low = val.lower()
-            out.append(("val", low == "true") if low in ("true", "false") else ("kw", low))
-        elif kind == "name":
-            out.append(("name", val.strip("`")))
-        else:
-            out.append(("op", val))
-    return out
+_EXAMPLE = "e.g. shipping + tax > 0.15 * value AND country IN ('DE', 'AT')"
 
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed condition: a tree of tuples, turned into polars or evaluated on a dict."""
+    """A condition of a spec: its SQL text and the spec key it came from (for messages)."""
 
     text: str
-    tree: tuple
+    key: str = "where"
+
+    def expression(self) -> pl.Expr:
+        """The polars expression of the condition, null where SQL says unknown."""
+        return pl.sql_expr(_as_doubles(self.text))
+
+    def to_polars(self) -> pl.Expr:
+        """A boolean expression that is true where the condition holds (``WHERE``)."""
+        return self.expression().fill_null(False)
 
     def columns(self) -> set[str]:
         """Names of the columns the condition reads."""
+        return set(self.expression().meta.root_names())
 
-        def walk(node: tuple) -> set[str]:
-            if node[0] in ("and", "or"):
-                return walk(node[1]) | walk(node[2])
-            if node[0] == "not":
-                return walk(node[1])
-            if node[0] == "cmp":
-                return _arith_columns(node[1]) | _arith_columns(node[3])
-            return {node[1]}
-
-        return walk(self.tree)
-
-    def to_polars(self, missing: frozenset[str] = frozenset()) -> pl.Expr:
-        """A boolean polars expression; null comparisons count as false.
-
-        Columns named in ``missing`` read as null (data without that property).
-        """
-
-        def build(node: tuple) -> pl.Expr:
-            kind = node[0]
-            if kind == "and":
-                return build(node[1]) & build(node[2])
-            if kind == "or":
-                return build(node[1]) | build(node[2])
-            if kind == "not":
-                return ~build(node[1])
-            if kind == "cmp":
-                lhs, rhs = _arith_polars(node[1], missing), _arith_polars(node[3], missing)
-                return _OPS[node[2]](lhs, rhs).fill_null(False)
-            col = pl.lit(None) if node[1] in missing else pl.col(node[1])
-            if kind == "null":
-                return col.is_null() if node[2] else col.is_not_null()
-            return pl.when(col.is_null()).then(False).otherwise(col.is_in(list(node[2])) ^ node[3])
-
-        return build(self.tree)
-
-    def evaluate(self, row: dict[str, Any]) -> bool:
-        """Evaluate on one plain-Python row (for references and tests)."""
-
-        def ev(node: tuple) -> bool:
-            kind = node[0]
-            if kind == "and":
-                return ev(node[1]) and ev(node[2])
-            if kind == "or":
-                return ev(node[1]) or ev(node[2])
-            if kind == "not":
-                return not ev(node[1])
-            if kind == "cmp":
-                lhs, rhs = _arith_value(node[1], row), _arith_value(node[3], row)
-                if lhs is None or rhs is None:
-                    return False
-                try:
-                    return bool(_OPS[node[2]](lhs, rhs))
-                except TypeError:
-                    return False
-            value = row.get(node[1])
-            if kind == "null":
-                return (value is None) == node[2]
-            if value is None:
-                return False
-            return (value in node[2]) != node[3]
-
-        return ev(self.tree)
-
-
-def _arith_columns(node: tuple) -> set[str]:
-    if node[0] == "col":
-        return {node[1]}
-    if node[0] == "bin":
-        return _arith_columns(node[2]) | _arith_columns(node[3])
-    return set()
-
-
-def _arith_polars(node: tuple, missing: frozenset[str]) -> pl.Expr:
-    if node[0] == "col":
-        return pl.lit(None) if node[1] in missing else pl.col(node[1])
-    if node[0] == "val":
-        return pl.lit(node[1])
-    a, b = _arith_polars(node[2], missing), _arith_polars(node[3], missing)
-    if node[1] == "/":
-        return pl.when(b != 0).then(a / b)
-    return _ARITH[node[1]](a, b)
-
-
-def _arith_value(node: tuple, row: dict[str, Any]) -> Any:
-    if node[0] == "col":
-        return row.get(node[1])
-    if node[0] == "val":
-        return node[1]
-    a, b = _arith_value(node[2], row), _arith_value(node[3], row)
-    if a is None or b is None or (node[1] == "/" and b == 0):
-        return None
-    try:
-        return _ARITH[node[1]](a, b)
-    except TypeError:
-        return None
-
-
-class _Parser:
-    def __init__(self, tokens: list[tuple[str, Any]], key: str) -> None:
-        self.toks, self.i, self.key = tokens, 0, key
-
-    def peek(self) -> tuple[str, Any] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self, kind: str, value: Any = None) -> Any:
-        tok = self.peek()
-        if tok is None or tok[0] != kind or (value is not None and tok[1] != value):
-            want = value or kind
-            got = "the end" if tok is None else repr(tok[1])
+    def check(self, schema: pl.Schema | dict[str, pl.DataType]) -> None:
+        """Raise a :class:`SpecError` naming the key when the condition cannot run on data
+        of ``schema``: a column it lacks, types that do not compare, not a boolean."""
+        names = list(schema)
+        missing = sorted(self.columns() - set(names))
+        if missing:
+            quoted = f'"{missing[0]}"' in self.text
             raise SpecError(
-                f"{self.key}: expected {want!r} but found {got}",
-                hint="a test looks like: price > 10, country in ('DE', 'AT'), coupon is null",
+                f"{self.key}: column '{missing[0]}' is not in the data",
+                hint=(
+                    f"text goes in single quotes: '{missing[0]}'"
+                    if quoted
+                    else f"columns: {', '.join(names)}"
+                ),
             )
-        self.i += 1
-        return tok[1]
-
-    def accept(self, kind: str, value: Any) -> bool:
-        if self.peek() == (kind, value):
-            self.i += 1
-            return True
-        return False
-
-    def parse_or(self) -> tuple:
-        node = self.parse_and()
-        while self.accept("kw", "or"):
-            node = ("or", node, self.parse_and())
-        return node
-
-    def parse_and(self) -> tuple:
-        node = self.parse_not()
-        while self.accept("kw", "and"):
-            node = ("and", node, self.parse_not())
-        return node
-
-    def parse_not(self) -> tuple:
-        if self.accept("kw", "not"):
-            return ("not", self.parse_not())
-        if self.peek() == ("op", "("):
-            # either a grouped condition or arithmetic: "(a + b) > c"
-            start = self.i
-            try:
-                return self.parse_comparison()
-            except SpecError:
-                self.i = start
-            self.take("op", "(")
-            node = self.parse_or()
-            self.take("op", ")")
-            return node
-        tok = self.peek()
-        if tok is not None and tok[0] == "name":
-            nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
-            if nxt in (("kw", "is"), ("kw", "in"), ("kw", "not")):
-                return self.parse_membership()
-        return self.parse_comparison()
-
-    def parse_membership(self) -> tuple:
-        name = self.take("name")
-        if self.accept("kw", "is"):
-            negated = self.accept("kw", "not")
-            self.take("kw", "null")
-            return ("null", name, not negated)
-        negated = self.accept("kw", "not")
-        self.take("kw", "in")
-        self.take("op", "(")
-        values = [self.take("val")]
-        while self.accept("op", ","):
-            values.append(self.take("val"))
-        self.take("op", ")")
-        return ("in", name, tuple(values), negated)
-
-    def parse_comparison(self) -> tuple:
-        lhs = self.parse_sum()
-        op = self.take("op")
-        if op not in _OPS:
+        try:  # on no rows: types are checked, nothing is computed
+            empty = pl.LazyFrame(schema=schema).select(self.expression().alias("c")).collect()
+            out = empty.schema["c"]
+        except Exception as exc:  # polars' own words: "cannot compare string with ..."
             raise SpecError(
-                f"{self.key}: {op!r} is not a comparison", hint="use ==, !=, <, <=, >, >="
+                f"{self.key}: {self.text!r} cannot run on this data: {_first_line(exc)}",
+                hint="compare text with 'quoted text' and numbers with numbers",
+            ) from None
+        if out not in (pl.Boolean, pl.Null):
+            raise SpecError(
+                f"{self.key}: {self.text!r} is not a condition (it gives {out})",
+                hint="compare it with something, " + _EXAMPLE,
             )
-        return ("cmp", lhs, op, self.parse_sum())
 
-    def parse_sum(self) -> tuple:
-        node = self.parse_product()
-        while self.peek() in (("op", "+"), ("op", "-")):
-            op = self.take("op")
-            node = ("bin", op, node, self.parse_product())
-        return node
 
-    def parse_product(self) -> tuple:
-        node = self.parse_atom()
-        while self.peek() in (("op", "*"), ("op", "/")):
-            op = self.take("op")
-            node = ("bin", op, node, self.parse_atom())
-        return node
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
-    def parse_atom(self) -> tuple:
-        if self.accept("op", "-"):
-            inner = self.parse_atom()
-            if inner[0] == "val" and isinstance(inner[1], (int, float)):
-                return ("val", -inner[1])
-            return ("bin", "-", ("val", 0), inner)
-        if self.accept("op", "("):
-            node = self.parse_sum()
-            self.take("op", ")")
-            return node
-        tok = self.peek()
-        if tok is not None and tok[0] == "name":
-            self.i += 1
-            return ("col", tok[1])
-        return ("val", self.take("val"))
+
+def _as_doubles(text: str) -> str:
+    """``text`` with every number that has a fraction written as a double: polars' SQL would
+    read ``0.15`` as an exact decimal, whose arithmetic differs (and fails on division by
+    zero) on integer columns."""
+
+    def swap(m: re.Match[str]) -> str:
+        return f"CAST({m.group('fraction')} AS DOUBLE)" if m.group("fraction") else m.group(0)
+
+    return _TOKENS.sub(swap, text)
+
+
+def _refuse_old_style_and_subqueries(text: str, key: str) -> None:
+    for m in _TOKENS.finditer(text):
+        word = (m.group("word") or "").lower()
+        if word in ("select", "from"):
+            raise SpecError(
+                f"{key}: subqueries are not allowed in a condition",
+                hint="a condition reads the columns of the row itself, " + _EXAMPLE,
+            )
+        if m.group("dotted"):
+            name = m.group("dotted")
+            raise SpecError(
+                f"{key}: {name} reads as table.column in SQL",
+                hint=f'write a column with a dot in its name in double quotes: "{name}"',
+            )
 
 
 def parse_filter(text: str, *, key: str = "where") -> Filter:
-    """Parse a condition such as ``"shipping > 0 and country in ('DE', 'AT')"``.
+    """Parse a condition such as ``"shipping > 0 AND country IN ('DE', 'AT')"``; errors
+    name ``key``.
 
-    >>> parse_filter("coupon is not null or not (total < 5)").columns() == {"coupon", "total"}
+    >>> parse_filter("coupon IS NOT NULL OR NOT (total < 5)").columns() == {"coupon", "total"}
     True
     """
     if not isinstance(text, str) or not text.strip():
-        raise SpecError(f"{key}: expected a condition as text", hint='e.g. where = "value > 0"')
-    parser = _Parser(_tokenize(text, key), key)
-    tree = parser.parse_or()
-    if parser.peek() is not None:
-        raise SpecError(
-            f"{key}: unexpected {parser.peek()[1]!r} after a complete condition",  # type: ignore[index]
-            hint="join tests with 'and' / 'or'",
-        )
-    return Filter(text=text, tree=tree)
+        raise SpecError(f"{key}: expected a condition as text", hint="e.g. where = \"value > 0\"")
+    _refuse_old_style_and_subqueries(text, key)
+    try:
+        expr = pl.sql_expr(_as_doubles(text))
+        plan = expr.meta.serialize(format="json")
+    except Exception as exc:
+        raise SpecError(f"{key}: cannot read {text!r}: {_first_line(exc)}", hint=_EXAMPLE) from None
+    if "SubPlan" in plan or "_POLARS_TMP" in plan:  # a second guard: no subquery at all
+        raise SpecError(f"{key}: subqueries are not allowed in a condition", hint=_EXAMPLE)
+    return Filter(text=text, key=key)

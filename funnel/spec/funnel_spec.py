@@ -166,6 +166,13 @@ class FunnelSpec:
                 cols |= part.where.columns()
         return cols
 
+    def conditions(self, *, causes: bool = True) -> list[Filter]:
+        """Every ``where`` of the spec (steps, exclusions, and the causes' when asked)."""
+        out = [p.where for p in (*self.steps, *self.exclusions) if p.where is not None]
+        if causes:
+            out += [f for c in self.causes for f in (c.where, c.unless_where) if f is not None]
+        return out
+
     def cause_columns(self) -> set[str]:
         """Columns the causes read (optional for built-in causes) and attribution uses."""
         cols = {self.attribution.value, *self.attribution.drivers}
