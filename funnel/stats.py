@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 __all__ = [
-    "benjamini_hochberg",
+    "adjust_p",
     "exact_mean",
     "exact_sum",
     "prefetch_scipy",
@@ -121,54 +121,47 @@ def wilson_exprs(
 def risk_ratio(
     a: int, n1: int, c: int, n0: int, confidence: float = 0.95
 ) -> tuple[float, float, float]:
-    """Risk ratio ``(a/n1) / (c/n0)`` with the Katz log interval.
+    """Risk ratio ``(a/n1) / (c/n0)`` with the Katz log interval: scipy's
+    ``relative_risk`` when every cell is non-zero.
 
     With a zero cell, 0.5 is added to ``a`` and ``c`` and 1 to ``n1`` and ``n0`` (the usual
-    continuity correction), so the ratio and interval stay finite. NaN when a group is empty.
+    continuity correction, which scipy does not apply), so the ratio and interval stay
+    finite. NaN when a group is empty.
 
     >>> rr, lo, hi = risk_ratio(30, 100, 15, 100)
     >>> round(rr, 2), round(lo, 3), round(hi, 3)
     (2.0, 1.149, 3.482)
+    >>> [round(x, 3) for x in risk_ratio(0, 50, 5, 50)]  # corrected: (0.5/51) / (5.5/51)
+    [0.091, 0.005, 1.602]
     """
     if n1 <= 0 or n0 <= 0:
         return (math.nan, math.nan, math.nan)
     if a == 0 or c == 0 or a == n1 or c == n0:
-        a, c, n1, n0 = a + 0.5, c + 0.5, n1 + 1, n0 + 1
-    rr = (a / n1) / (c / n0)
-    se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n0)
-    z = z_value(confidence)
-    return (rr, rr * math.exp(-z * se), rr * math.exp(z * se))
+        ca, cc, cn1, cn0 = a + 0.5, c + 0.5, n1 + 1, n0 + 1
+        rr = (ca / cn1) / (cc / cn0)
+        se = math.sqrt(1 / ca - 1 / cn1 + 1 / cc - 1 / cn0)
+        z = z_value(confidence)
+        return (rr, rr * math.exp(-z * se), rr * math.exp(z * se))
+    from scipy.stats.contingency import relative_risk
 
-
-def _expected_ok(a, b, c, d):
-    n = a + b + c + d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rows, cols = (a + b, c + d), (a + c, b + d)
-        expected = np.minimum.reduce([rows[i] * cols[j] / n for i in (0, 1) for j in (0, 1)])
-        chi2 = n * (a * d - b * c) ** 2 / (rows[0] * rows[1] * cols[0] * cols[1])
-    return expected >= 5, chi2
+    result = relative_risk(a, n1, c, n0)
+    ci = result.confidence_interval(confidence_level=confidence)
+    return (float(result.relative_risk), float(ci.low), float(ci.high))
 
 
 def two_by_two_p(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Two-sided p-values of 2x2 tables ``[[a, b], [c, d]]``, vectorised.
+    """Two-sided p-values of 2x2 tables ``[[a, b], [c, d]]``, one per table.
 
-    Pearson's chi-square (1 df, no continuity correction) when every expected count is at
-    least 5, Fisher's exact test otherwise (the usual rule of thumb, Cochran 1954).
+    Pearson's chi-square (scipy's ``chi2_contingency``, 1 df, no continuity correction) when
+    every expected count is at least 5, Fisher's exact test otherwise (the usual rule of
+    thumb, Cochran 1954); 1.0 for a table with an empty row or column. A loop over tables
+    (features or causes, never rows).
 
     >>> a, b, c, d = np.array([1, 120]), np.array([9, 80]), np.array([6, 90]), np.array([2, 110])
     >>> [round(float(x), 4) for x in two_by_two_p(a, b, c, d)]  # Fisher, then chi-square
     [0.0128, 0.0027]
     """
-    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
-    large, chi2 = _expected_ok(a, b, c, d)
-    from scipy.stats import chi2 as chi2_dist
-    from scipy.stats import fisher_exact
-
-    p = chi2_dist.sf(chi2, 1)
-    for i in np.flatnonzero(~large):  # Fisher for the (few) sparse tables
-        table = [[int(a[i]), int(b[i])], [int(c[i]), int(d[i])]]
-        p[i] = fisher_exact(table).pvalue
-    return np.where(np.isnan(p), 1.0, p)
+    return np.array([two_by_two_test(*cells)[0] for cells in zip(a, b, c, d, strict=True)])
 
 
 def two_by_two_test(a: int, b: int, c: int, d: int) -> tuple[float, bool]:
@@ -178,19 +171,45 @@ def two_by_two_test(a: int, b: int, c: int, d: int) -> tuple[float, bool]:
     >>> round(p, 4), fisher
     (0.0128, True)
     """
-    large, _ = _expected_ok(*(np.asarray([x], dtype=float) for x in (a, b, c, d)))
-    return float(two_by_two_p([a], [b], [c], [d])[0]), not bool(large[0])
+    from scipy.stats import chi2_contingency, fisher_exact
+
+    table = np.array([[a, b], [c, d]], dtype=float)
+    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        return 1.0, False  # nothing to compare
+    result = chi2_contingency(table, correction=False)
+    if (result.expected_freq >= 5).all():
+        return float(result.pvalue), False
+    return float(fisher_exact(table.astype(int)).pvalue), True
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values).
+def adjust_p(p: np.ndarray, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values: ``holm`` (family-wise error) or ``bh`` (false discovery rate,
+    scipy's ``false_discovery_control``).
 
-    >>> [round(float(q), 3) for q in benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5]))]
+    NaN entries are left out of the family and stay NaN.
+
+    >>> [round(float(v), 3) for v in adjust_p(np.array([0.01, 0.04, 0.03, 0.5]))]
+    [0.04, 0.09, 0.09, 0.5]
+    >>> [round(float(q), 3) for q in adjust_p(np.array([0.01, 0.04, 0.03, 0.5]), "bh")]
     [0.04, 0.053, 0.053, 0.5]
     """
     p = np.asarray(p, dtype=float)
-    if p.size == 0:
-        return p
-    from scipy.stats import false_discovery_control
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0:
+        return out
+    if method == "bh":
+        from scipy.stats import false_discovery_control
 
-    return false_discovery_control(p, method="bh")
+        out[ok] = false_discovery_control(q, method="bh")
+        return out
+    if method != "holm":
+        raise ValueError(f"unknown adjustment {method!r}; use 'holm' or 'bh'")
+    order = np.argsort(q, kind="stable")
+    adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * q[order]))
+    back = np.empty(m)
+    back[order] = adj
+    out[ok] = back
+    return out

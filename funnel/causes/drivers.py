@@ -24,7 +24,7 @@ import polars as pl
 
 from funnel.causes.evidence import gather_by_sid, int_type_for
 from funnel.spec.funnel_spec import FunnelSpec
-from funnel.stats import benjamini_hochberg, two_by_two_p, z_value
+from funnel.stats import adjust_p, two_by_two_p, z_value
 
 __all__ = ["drivers_table", "feature_counts"]
 
@@ -222,7 +222,7 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
     se = np.sqrt(1 / (a + 1) + 1 / (b + 1) + 1 / (c + 1) + 1 / (d + 1))
     z = z_value(0.95)
     p = two_by_two_p(a, b, c, d)
-    q = benjamini_hochberg(p)
+    q = adjust_p(p, "bh")
     cause_of = {e: cz.name for cz in reversed(spec.causes) for e in cz.events}
     out = counts.with_columns(
         (pl.col("abandoned_with") / n_ab).alias("share_abandoned"),

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from funnel.stats import two_by_two_test, wilson_interval, z_value
+from funnel.stats import adjust_p, two_by_two_test, wilson_interval, z_value
 
 __all__ = [
     "adjust_p",
@@ -69,36 +69,6 @@ def proportion_test(x1: int, n1: int, x0: int, n0: int) -> tuple[float, str]:
         return (math.nan, "none")
     p, fisher = two_by_two_test(x1, n1 - x1, x0, n0 - x0)
     return (p, "fisher" if fisher else "z")
-
-
-def adjust_p(p: np.ndarray, method: str = "holm") -> np.ndarray:
-    """Adjusted p-values: ``holm`` (family-wise error) or ``bh`` (false discovery rate).
-
-    NaN entries are left out of the family and stay NaN.
-
-    >>> [round(float(v), 3) for v in adjust_p(np.array([0.01, 0.04, 0.03, 0.5]))]
-    [0.04, 0.09, 0.09, 0.5]
-    """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    m = q.size
-    if m == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    ranked = q[order]
-    if method == "holm":
-        adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
-    elif method == "bh":
-        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
-        adj = np.minimum(adj, 1.0)
-    else:
-        raise ValueError(f"unknown adjustment {method!r}; use 'holm' or 'bh'")
-    back = np.empty(m)
-    back[order] = adj
-    out[ok] = back
-    return out
 
 
 def minimum_detectable_effect(
