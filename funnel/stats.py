@@ -11,9 +11,7 @@ well for small counts and rates near 0 or 1, unlike the normal ("Wald") interval
 from __future__ import annotations
 
 import functools
-import importlib
 import math
-import threading
 from statistics import NormalDist
 
 import numpy as np
@@ -23,7 +21,6 @@ __all__ = [
     "adjust_p",
     "exact_mean",
     "exact_sum",
-    "prefetch_scipy",
     "risk_ratio",
     "two_by_two_p",
     "two_by_two_test",
@@ -52,18 +49,6 @@ def exact_mean(values: pl.Expr) -> pl.Expr:
     """Mean as :func:`exact_sum` over the count of non-null values (null when none)."""
     n = values.count()
     return pl.when(n > 0).then(exact_sum(values) / n)
-
-
-def prefetch_scipy() -> None:
-    """Start importing ``scipy.stats`` in a background thread (a speed trick).
-
-    The import takes 0.5-0.9 s of mostly Python and file reads; the tests of the cause
-    tables need it only after the read and the sort, during which polars holds no GIL. A
-    later ``import scipy.stats`` waits for this one (Python's import lock), so the result is
-    the same; only the wait overlaps the engine's work. A daemon thread: an interrupted
-    run does not wait for it.
-    """
-    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
 
 
 @functools.lru_cache(maxsize=64)

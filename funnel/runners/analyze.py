@@ -31,7 +31,6 @@ from funnel.runners.local import (
     run_buckets,
 )
 from funnel.spec import FunnelSpec, builtin_spec
-from funnel.stats import prefetch_scipy
 
 __all__ = [
     "LEDGER_ONLY",
@@ -253,8 +252,6 @@ def analyze(
     spec = default_spec(spec, options)
     prepared = prepare(source, options, spec)
     plan = bucket_plan(prepared, spec, options, causes=options.causes)
-    if plan.causes:  # the cause tables test with scipy: import it while the engine works
-        prefetch_scipy()
     notes = prepared.notes()
     return _run(
         prepared, plan, options, lambda parts: reduce_partials(parts, plan, notes), progress
