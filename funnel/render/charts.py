@@ -13,6 +13,7 @@ events (the result's small tables are already in memory).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,22 +49,35 @@ _RC = {
 }
 
 
-def _pyplot() -> Any:
+@functools.cache
+def _figure_class() -> Any:
+    """The figure class of this module's charts. Never touches matplotlib's backend: the
+    figures are drawn without pyplot, so the user's own ``plt.plot(); plt.show()`` works
+    as before, and nothing needs a screen."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no screen: draw to files only
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the install
         raise FunnelError(
             "charts need matplotlib", hint="pip install 'checkout-funnel[report]'"
         ) from None
-    return Figure
+
+    class ChartFigure(Figure):
+        """A matplotlib ``Figure`` that shows itself in notebooks (Jupyter, VS Code, an
+        exported notebook) as a PNG, whatever backend is active, and never twice: it is not
+        registered with pyplot."""
+
+        def _repr_png_(self) -> bytes:
+            buf = io.BytesIO()
+            with _style():
+                self.savefig(buf, format="png", dpi=110)
+            return buf.getvalue()
+
+    return ChartFigure
 
 
 @contextmanager
 def _style() -> Iterator[None]:
-    _pyplot()
+    _figure_class()
     import matplotlib
 
     with matplotlib.rc_context(_RC):
@@ -71,8 +85,8 @@ def _style() -> Iterator[None]:
 
 
 def _figure(width: float, height: float) -> Figure:
-    figure_cls = _pyplot()
-    return figure_cls(figsize=(width, height), layout="constrained")
+    return _figure_class()(figsize=(width, height), layout="constrained")
+
 
 
 def funnel_chart(result: FunnelResult) -> Figure:
