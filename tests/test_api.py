@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 import funnel
@@ -156,3 +157,32 @@ def test_engine_codes_never_leak_into_results():
         assert r.causes.evidence["event"].dtype == pl.String
         events = pl.read_parquet(SAMPLE + "/events.parquet")["event"]
         assert set(r.causes.evidence["event"]) <= set(events)
+
+
+def test_frames_analysts_hold_are_accepted_alike():
+    """pandas, pyarrow tables and readers and DuckDB relations (anything exporting an
+    Arrow stream) give the same result as the file; one column for ``by`` may be text."""
+    import duckdb
+
+    base = funnel.analyze("sample_events/", options=funnel.AnalyzeOptions(by=("device",)))
+    df = pl.read_parquet("sample_events/events.parquet")
+    sources = {
+        "pandas": df.to_pandas(),
+        "arrow": df.to_arrow(),
+        "reader": df.to_arrow().to_reader(),
+        "duckdb": duckdb.sql("SELECT * FROM 'sample_events/events.parquet'"),
+    }
+    for name, source in sources.items():
+        got = funnel.analyze(source, options=funnel.AnalyzeOptions(by="device"))
+        assert got.units.equals(base.units), name
+        assert got.breakdown.equals(base.breakdown), name
+
+
+def test_errors_list_the_datas_own_columns():
+
+    df = pl.read_parquet("sample_events/events.parquet").to_pandas()
+    with pytest.raises(funnel.SchemaError) as err:
+        funnel.analyze(df, options=funnel.AnalyzeOptions(by="devise"))
+    message = str(err.value)
+    assert "did you mean 'device'" in message
+    assert "_file" not in message and "_reject" not in message and "_timestamp_raw" not in message

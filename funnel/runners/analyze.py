@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
@@ -46,14 +46,32 @@ __all__ = [
 
 T = TypeVar("T")
 
-Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pl.DataFrame | pl.LazyFrame
+
+
+class ArrowStream(Protocol):
+    """Anything that exports an Arrow stream (the Arrow PyCapsule interface): pandas and
+    pyarrow tables, record batch readers, DuckDB relations, ..."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+
+Source = (
+    str
+    | os.PathLike[str]
+    | Sequence[str | os.PathLike[str]]
+    | pl.DataFrame
+    | pl.LazyFrame
+    | ArrowStream
+)
+INTERNAL = ("_file", "_reject", "_timestamp_raw")  # marks every row carries
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnalyzeOptions:
     """Options of :func:`analyze` beyond the spec.
 
-    ``by``: columns to break the funnel down by; ``trend_every``: ``1d`` or ``1w``;
+    ``by``: columns to break the funnel down by (one as text, or several);
+    ``trend_every``: ``1d`` or ``1w``;
     ``rejects_path``: write rejected rows there (``.csv`` or ``.parquet``);
     ``causes``: attribute abandonment to causes (docs/causes.md);
     ``memory``: the memory budget (``"2GiB"`` or bytes; default: :func:`funnel.runners.local.
@@ -71,6 +89,13 @@ class AnalyzeOptions:
     memory: int | str | None = None
     buckets: int | None = None
     tmp_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        # one column given as text, or a list: the tuple of columns it means
+        if isinstance(self.by, str):
+            object.__setattr__(self, "by", (self.by,))
+        elif not isinstance(self.by, tuple):
+            object.__setattr__(self, "by", tuple(self.by))
 
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
@@ -97,6 +122,10 @@ def prepare(
     """Load and mark rejects lazily; applies the spec's ``[columns]`` mapping."""
     options = options or AnalyzeOptions()
     load = load_options(options, spec)
+    if not isinstance(source, (str, os.PathLike, pl.DataFrame, pl.LazyFrame)) and hasattr(
+        source, "__arrow_c_stream__"
+    ):  # one branch for every library that speaks Arrow
+        source = pl.DataFrame(source)
     if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
         loaded = _from_frame(source, load)
     else:
@@ -105,6 +134,7 @@ def prepare(
 
 
 def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
+    names = [n for n in names if n not in INTERNAL]  # the data's own columns
     for col, where in wanted.items():
         if col not in names:
             near = closest(col, names)
@@ -151,8 +181,9 @@ def bucket_plan(
     _check_columns(names, wanted)
     # built-in causes may read columns the data lacks: those read as null
     nulls = {c: pl.Null() for c in spec.cause_columns() if c not in schema} if causes else {}
+    own = {c: t for c, t in schema.items() if c not in INTERNAL}
     for condition in spec.conditions(causes=causes):
-        condition.check({**dict(schema), **nulls})
+        condition.check({**own, **nulls})
     if spec.sessions.use_column and "session_id" not in names:
         raise SchemaError(
             "sessions.use_column is set but the data has no session_id column",
