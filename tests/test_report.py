@@ -27,7 +27,7 @@ from funnel.progress import Progress
 from funnel.render.report import render_html, write_report
 
 SAMPLE = "sample_events/"
-CHARTS = ("funnel", "timing", "causes", "trend", "comparison")
+CHARTS = ("funnel", "timing", "causes", "trend", "breakdown-experiment_arm", "comparison")
 EVIL = "<script>alert('x')</script>\"&'"
 
 
@@ -237,3 +237,24 @@ def test_every_result_object_renders_in_a_notebook():
         page = obj._repr_html_()
         assert page.startswith("<div>") and "<table>" in page and "<script" not in page
         assert "\n" not in repr(obj)
+
+
+def test_trend_greys_out_periods_with_few_units_and_draws_small_multiples():
+    from funnel.render import charts
+
+    result = funnel.analyze("sample_events/", options=funnel.AnalyzeOptions(by="device"))
+    few = result.trend.filter(pl.col("units") < charts.TREND_MIN_UNITS).height
+    assert few > 0  # the sample's last days have a handful of sessions
+    fig = result.plot("trend")
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    drawn = lines["conversion"].get_xdata()
+    assert len(drawn) == result.trend.height - few  # the line skips them
+    assert len(lines[f"fewer than {charts.TREND_MIN_UNITS} sessions"].get_xdata()) == few
+    multiples = result.plot("breakdown")
+    titled = [a.get_title(loc="left") for a in multiples.axes if a.get_visible()]
+    devices = result.units["device"].drop_nulls().unique().to_list()
+    assert len(titled) == len(devices)
+    assert all(any(t.startswith(d) for t in titled) for d in devices)
+    with pytest.raises(funnel.SpecError):
+        result.plot("pie")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from funnel.engine.tables import breakdown_table
 from funnel.errors import FunnelError
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from funnel.results.result import CauseTables, FunnelResult
 
 __all__ = [
+    "SMALL_MULTIPLES",
+    "TREND_MIN_UNITS",
+    "breakdown_chart",
     "cause_chart",
     "comparison_chart",
     "funnel_chart",
@@ -188,30 +192,96 @@ def cause_chart(causes: CauseTables) -> Figure:
     return fig
 
 
-def trend_chart(result: FunnelResult) -> Figure:
-    """Conversion per period of entry with its Wilson interval, and units per period."""
+TREND_MIN_UNITS = 30  # periods with fewer units entering are too noisy to draw as a rate
+
+
+def trend_chart(result: FunnelResult, min_units: int = TREND_MIN_UNITS) -> Figure:
+    """Conversion per period of entry with its Wilson interval, and units per period.
+
+    Periods where fewer than ``min_units`` units entered (default
+    :data:`TREND_MIN_UNITS`) are grey points left out of the line and the interval band:
+    a day with one session would otherwise jump to 0% or 100%."""
     t = result.trend
+    enough = t.filter(pl.col("units") >= min_units)
+    few = t.filter(pl.col("units") < min_units)
     with _style():
         fig = _figure(7, 2.6)
         ax = fig.add_subplot()
-        x = t["period"].to_list()
+        x = enough["period"].to_list()
         ax.fill_between(
             x,
-            t["conversion_lo"].to_list(),
-            t["conversion_hi"].to_list(),
+            enough["conversion_lo"].to_list(),
+            enough["conversion_hi"].to_list(),
             color="#dbe6f3",
             label="95% interval",
         )
-        ax.plot(x, t["conversion"].to_list(), color=_BLUE, marker="o", ms=3, label="conversion")
+        ax.plot(
+            x, enough["conversion"].to_list(), color=_BLUE, marker="o", ms=3, label="conversion"
+        )
+        if few.height:
+            ax.plot(
+                few["period"].to_list(),
+                few["conversion"].to_list(),
+                linestyle="none",
+                marker="o",
+                ms=3,
+                color=_GREY,
+                label=f"fewer than {min_units} {result.spec.unit}",
+            )
         ax.yaxis.set_major_formatter(_percent())
         ax2 = ax.twinx()
-        ax2.bar(x, t["units"].to_list(), color=_GREY, alpha=0.25, width=0.8)
+        ax2.bar(t["period"].to_list(), t["units"].to_list(), color=_GREY, alpha=0.25, width=0.8)
         ax2.set_ylabel(f"{result.spec.unit} entering")
         ax.set_zorder(ax2.get_zorder() + 1)
         ax.patch.set_visible(False)
         ax.legend(loc="upper left", frameon=False)
         ax.set_title("Conversion by period of entry", loc="left")
         fig.autofmt_xdate()
+    return fig
+
+
+SMALL_MULTIPLES = 12  # breakdown values drawn at most (the largest by units entering)
+
+
+def breakdown_chart(result: FunnelResult, by: str | None = None) -> Figure:
+    """Small multiples: the funnel (conversion from entry per step) of each value of a
+    breakdown column (the first of ``--by`` unless ``by``), the largest
+    :data:`SMALL_MULTIPLES` values by units entering, on one scale."""
+    if result.breakdown is None or result.breakdown.is_empty():
+        raise FunnelError("this result has no breakdown", hint="analyse with --by COLUMN")
+    columns = [c for c in result.breakdown.columns if c in result.units.columns]
+    by = by or columns[0]
+    if by not in columns:
+        raise FunnelError(f"the breakdown has no column '{by}'", hint=f"one of {columns}")
+    table = breakdown_table(result.units, result.spec, [by])  # by this column alone
+    first = table.filter(pl.col("step_index") == pl.col("step_index").min())
+    sizes = first.group_by(by).agg(pl.col("entered").sum()).sort(
+        ["entered", by], descending=[True, False], nulls_last=True
+    )
+    values = sizes[by].head(SMALL_MULTIPLES).to_list()
+    cols = min(3, len(values))
+    rows = -(-len(values) // cols)
+    steps = result.spec.step_names
+    with _style():
+        fig = _figure(2.4 * cols + 0.6, 1.25 * rows * max(1, len(steps) / 4) + 0.6)
+        axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+        for ax, value in zip(axes.flat, values, strict=False):
+            part = table.filter(
+                pl.col(by).is_null() if value is None else pl.col(by) == value
+            ).sort("step_index")
+            rate = part["conversion_from_entry"].to_list()
+            y = list(range(len(rate)))
+            ax.barh(y, rate, color=_BLUE)
+            ax.set_yticks(y, part["step"].to_list())
+            ax.xaxis.set_major_formatter(_percent())
+            ax.set_xlim(0, 1)
+            entered = part["entered"][0] if part.height else 0
+            label = "(missing)" if value is None else str(value)
+            ax.set_title(f"{label} · {entered:,} {result.spec.unit}", loc="left", fontsize=8)
+        for ax in list(axes.flat)[len(values) :]:
+            ax.set_visible(False)
+        axes.flat[0].invert_yaxis()  # the first step on top (the axes share it)
+        fig.suptitle(f"Conversion from entry by {by}", x=0.01, ha="left")
     return fig
 
 

@@ -149,12 +149,26 @@ def render_html(
             parts.append(
                 _section(
                     "Trend",
-                    _chart(charts.trend_chart(result), "trend", "Conversion by period of entry."),
+                    _chart(
+                        charts.trend_chart(result),
+                        "trend",
+                        "Conversion by period of entry; grey: periods with fewer than "
+                        f"{charts.TREND_MIN_UNITS} {result.spec.unit}, left out of the line.",
+                    ),
                     _table(result.trend),
                 )
             )
-        if result.breakdown is not None:
-            parts.append(_section("Breakdown", _table(result.breakdown)))
+        if result.breakdown is not None and result.breakdown.height:
+            multiples = [
+                _chart(
+                    charts.breakdown_chart(result, by),
+                    f"breakdown-{by}",
+                    f"Conversion from entry per {by} (the largest {charts.SMALL_MULTIPLES}).",
+                )
+                for by in result.breakdown.columns
+                if by in result.units.columns
+            ]
+            parts.append(_section("Breakdown", *multiples, _table(result.breakdown)))
     if comparison is not None:
         parts.append(
             _section(

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from funnel.errors import SpecError
 from funnel.results.ledger import Ledger
 from funnel.results.records import clean, frame_records, html_table
 from funnel.spec.funnel_spec import FunnelSpec
@@ -127,14 +128,23 @@ class FunnelResult:
         """Stable JSON (keys in a fixed order); see docs/json.md."""
         return json.dumps(self.to_dict(include_units=include_units), indent=indent)
 
-    def plot(self) -> Any:
-        """The funnel chart (a matplotlib ``Figure``; needs the ``report`` extra).
-
-        See :mod:`funnel.render.charts` for the timing, cause and trend charts.
+    def plot(self, kind: str = "funnel", *, by: str | None = None) -> Any:
+        """A chart of the result, a matplotlib ``Figure`` (needs the ``report`` extra) that
+        shows itself in notebooks: ``funnel`` (default), ``timing``, ``trend`` (periods with
+        few units greyed out) or ``breakdown`` (small multiples per value of ``by``, the
+        first ``--by`` column by default). ``result.causes.plot()`` draws the causes.
         """
-        from funnel.render.charts import funnel_chart
+        from funnel.render import charts
 
-        return funnel_chart(self)
+        draw = {
+            "funnel": charts.funnel_chart,
+            "timing": charts.timing_chart,
+            "trend": charts.trend_chart,
+            "breakdown": lambda r: charts.breakdown_chart(r, by),
+        }
+        if kind not in draw:
+            raise SpecError(f"plot: no chart {kind!r}", hint="one of " + ", ".join(draw))
+        return draw[kind](self)
 
     def to_markdown(self) -> str:
         """GitHub-flavoured Markdown: the headline first, then steps and causes."""
