@@ -13,13 +13,20 @@ from pathlib import Path
 import click
 
 from funnel.cli_options import (
+    EXAMPLES,
+    Renamed,
     analyze_options,
+    arm_option,
+    by_option,
     engine,
+    format_option,
     html_option,
     input_options,
     mapping,
     period,
     shares,
+    spec_option,
+    trend_option,
     write_frame,
 )
 from funnel.errors import FunnelError
@@ -40,26 +47,16 @@ def main() -> None:
     """funnel: checkout-abandonment analytics on clickstream dumps."""
 
 
-@main.command("analyze")
+@main.command("analyze", epilog=EXAMPLES["analyze"])
 @click.argument("events", nargs=-1, required=True)
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(dir_okay=False),
-    help="Funnel spec (TOML). Default: built-in checkout funnel.",
-)
-@click.option("--by", multiple=True, help="Break down by this column (repeatable).")
-@click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-)
+@spec_option
+@by_option
+@trend_option
+@format_option("table", "json", "markdown")
 @click.option(
     "--sessions-out",
     type=click.Path(dir_okay=False),
+    metavar="FILE",
     help="Write the per-session (per-unit) table, with causes (.csv, .parquet or .json).",
 )
 @click.option("--no-causes", is_flag=True, help="Skip cause attribution.")
@@ -103,25 +100,20 @@ def analyze_cmd(
         click.echo(f"report written to {html_out}", err=True)
 
 
-@main.command("causes")
+@main.command("causes", epilog=EXAMPLES["causes"])
 @click.argument("events", nargs=-1, required=True)
-@click.option(
-    "--spec",
-    "spec_path",
-    type=click.Path(dir_okay=False),
-    help="Funnel spec (TOML) with [[causes]]. Default: built-in checkout funnel and causes.",
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@spec_option
+@format_option("table", "json")
 @click.option(
     "--evidence-out",
     type=click.Path(dir_okay=False),
+    metavar="FILE",
     help="Write the evidence per abandoned unit and cause (.csv, .parquet or .json).",
 )
 @click.option(
     "--sessions-out",
     type=click.Path(dir_okay=False),
+    metavar="FILE",
     help="Write the per-session table with primary cause and causes.",
 )
 @input_options
@@ -160,10 +152,14 @@ def causes_cmd(
 EXIT_WORSE = 3
 
 
-@main.command("compare")
+@main.command("compare", epilog=EXAMPLES["compare"])
 @click.argument("events", nargs=-1, required=True)
-@click.option("--by", help="Compare the arms in this column (e.g. experiment_arm).")
-@click.option("--split-at", help="Compare units entering before vs from this ISO time on.")
+@arm_option("Compare the arms in this column (e.g. experiment_arm).", "--by")
+@click.option(
+    "--split-at",
+    metavar="TIME",
+    help="Compare units entering before vs from this ISO time on.",
+)
 @click.option(
     "--period",
     "periods",
@@ -171,30 +167,42 @@ EXIT_WORSE = 3
     metavar="START..END",
     help="Compare units entering in these ranges (give two or more; the first is control).",
 )
-@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Funnel spec (TOML).")
+@spec_option
 @click.option(
     "--other-spec",
     type=click.Path(dir_okay=False),
     help="Second spec: compare two spec versions on one dump (or the spec of the 2nd dump).",
 )
-@click.option("--control", help="The version the others are compared with (default: first).")
+@click.option(
+    "--control", metavar="NAME", help="The version the others are compared with (default: first)."
+)
 @click.option(
     "--align", multiple=True, metavar="STEP=OTHER", help="Compare step STEP as OTHER (repeatable)."
 )
-@click.option("--expected-split", help="Expected share of users per version, e.g. 50,50.")
-@click.option("--adjust", type=click.Choice(["holm", "bh"]), default="holm", show_default=True)
-@click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--bootstrap", type=int, default=2000, show_default=True, help="Resamples (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--expected-split",
+    metavar="SHARES",
+    help="Expected share of users per version, e.g. 50,50 (sample ratio check).",
+)
+@click.option(
+    "--adjust",
+    type=click.Choice(["holm", "bh"]),
+    default="holm",
+    show_default=True,
+    help="Multiple testing across steps: holm (family-wise error) or bh (false discovery).",
+)
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level.")
+@click.option(
+    "--bootstrap",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Resamples for the intervals of median times (0: none).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--keep-crossovers", is_flag=True, help="Keep users seen in two arms.")
 @click.option("--no-causes", is_flag=True, help="Skip cause attribution and the cause mix.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "markdown")
 @click.option(
     "--fail-if-worse",
     "gates",
@@ -207,7 +215,7 @@ EXIT_WORSE = 3
 @input_options
 def compare_cmd(
     events,
-    by,
+    arm,
     split_at,
     periods,
     spec_path,
@@ -233,7 +241,7 @@ def compare_cmd(
     rejects,
     quiet,
 ):
-    """Compare funnel versions: arms (--by), two dumps (EVENTS OTHER), two periods
+    """Compare funnel versions: arms (--arm), two dumps (EVENTS OTHER), two periods
     (--split-at) or two specs (--other-spec) on one dump; see docs/compare.md."""
     if len(events) > 2:
         raise click.UsageError("give one dump, or two dumps to compare (use a folder or a glob)")
@@ -260,7 +268,7 @@ def compare_cmd(
             cmp = engine().compare(
                 events[0],
                 events[1] if len(events) == 2 else None,
-                by=by,
+                by=arm,
                 split_at=split_at,
                 periods=[period(p) for p in periods] or None,
                 spec=spec,
@@ -284,22 +292,30 @@ def compare_cmd(
         sys.exit(EXIT_WORSE)
 
 
-@main.command("report")
+@main.command("report", epilog=EXAMPLES["report"])
 @click.argument("events", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", "out", default="report.html", show_default=True, help="The HTML file."
+    "--html",
+    "-o",
+    "--output",
+    "out",
+    cls=Renamed,
+    default="report.html",
+    show_default=True,
+    metavar="FILE",
+    help="The HTML file to write.",
 )
-@click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="Funnel spec (TOML).")
-@click.option("--by", multiple=True, help="Break down by this column (repeatable).")
-@click.option("--compare-by", help="Also compare the versions in this column (e.g. an arm).")
-@click.option("--trend", type=click.Choice(["day", "week"]), default="day", show_default=True)
+@spec_option
+@by_option
+@arm_option("Also compare the arms in this column (e.g. experiment_arm).", "--compare-by")
+@trend_option
 @input_options
 def report_cmd(
     events,
     out,
     spec_path,
     by,
-    compare_by,
+    arm,
     trend,
     preset,
     maps,
@@ -314,12 +330,12 @@ def report_cmd(
     comparison, ledger and spec, with charts; opens offline."""
     try:
         spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        extra = (compare_by,) if compare_by else ()
+        extra = (arm,) if arm else ()
         by = tuple(dict.fromkeys((*by, *extra)))
         options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
         with Progress(f"reporting on {' '.join(events)}", quiet=quiet) as bar:
             result = engine().analyze(list(events), spec, options, progress=bar.buckets)
-            cmp = compare_arms(result, compare_by) if compare_by else None
+            cmp = compare_arms(result, arm) if arm else None
             write_report(out, result, cmp, inputs=list(events))
     except FunnelError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -328,9 +344,9 @@ def report_cmd(
         click.echo(f"report written to {out}")
 
 
-@main.command("validate")
+@main.command("validate", epilog=EXAMPLES["validate"])
 @click.argument("events", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_option("table", "json")
 @input_options
 def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, rejects, quiet):
     """Check EVENTS against the data contract: schema and ledger only."""
@@ -344,12 +360,21 @@ def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, reject
     click.echo(ledger.to_json() if fmt == "json" else "\n".join(ledger.summary_lines()))
 
 
-@main.command("simulate")
+@main.command("simulate", epilog=EXAMPLES["simulate"])
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--users", default=4000, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=7, show_default=True)
-@click.option("--days", default=21, show_default=True, type=click.IntRange(min=1))
-@click.option("--truth", type=click.Path(dir_okay=False), help="Also write the planted causes.")
+@click.option(
+    "--users", default=4000, show_default=True, type=click.IntRange(min=1), help="Shoppers."
+)
+@click.option("--seed", default=7, show_default=True, help="Seed of the simulation.")
+@click.option(
+    "--days", default=21, show_default=True, type=click.IntRange(min=1), help="Days of traffic."
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also write the planted cause of every session (Parquet).",
+)
 def simulate_cmd(out, users, seed, days, truth):
     """Write a simulated event dump (the generator of sample_events/) to folder OUT,
     50,000 users at a time (any size in bounded memory)."""

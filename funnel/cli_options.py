@@ -12,7 +12,7 @@ import click
 import polars as pl
 
 from funnel.errors import FunnelError, SchemaError
-from funnel.input.load import LoadOptions
+from funnel.input.load import CANONICAL, LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
 from funnel.runners.analyze import AnalyzeOptions, analyze, validate
@@ -20,14 +20,21 @@ from funnel.runners.compare import compare
 from funnel.runners.local import parse_size
 
 __all__ = [
+    "EXAMPLES",
     "Engine",
+    "Renamed",
     "analyze_options",
+    "arm_option",
+    "by_option",
     "engine",
+    "format_option",
     "html_option",
     "input_options",
     "mapping",
     "period",
     "shares",
+    "spec_option",
+    "trend_option",
     "write_frame",
 ]
 
@@ -110,28 +117,139 @@ def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="da
     )
 
 
+class Renamed(click.Option):
+    """An option whose later names are old spellings: still accepted, not shown in help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        names = self.opts
+        self.opts = names[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+
 def html_option(f):
     return click.option(
         "--html",
         "html_out",
         type=click.Path(dir_okay=False),
+        metavar="FILE",
         help="Also write a self-contained HTML report with charts (needs the report extra).",
     )(f)
+
+
+def spec_option(f):
+    return click.option(
+        "--spec",
+        "spec_path",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Funnel spec (TOML). Default: the built-in checkout funnel and causes.",
+    )(f)
+
+
+def by_option(f):
+    return click.option(
+        "--by",
+        multiple=True,
+        metavar="COLUMN",
+        help="Break the funnel down by this column, its value on the unit's entry event "
+        "(repeatable).",
+    )(f)
+
+
+def arm_option(help_text: str, old: str):
+    def wrap(f):
+        return click.option("--arm", old, "arm", cls=Renamed, metavar="COLUMN", help=help_text)(f)
+
+    return wrap
+
+
+def trend_option(f):
+    return click.option(
+        "--trend",
+        type=click.Choice(["day", "week"]),
+        default="day",
+        show_default=True,
+        help="Period of the trend table and chart (by the time units entered).",
+    )(f)
+
+
+def format_option(*choices: str):
+    def wrap(f):
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(list(choices)),
+            default="table",
+            show_default=True,
+            help="table: for the terminal; json: stable, for CI (docs/json.md)"
+            + ("; markdown: for a pull request or a wiki." if "markdown" in choices else "."),
+        )(f)
+
+    return wrap
+
+
+EXAMPLES = {
+    "analyze": """Examples:
+
+\b
+  funnel analyze sample_events/
+  funnel analyze events/*.parquet --by device --trend week --html report.html
+  funnel analyze ga4/ --preset ga4 --format json > funnel.json
+  funnel analyze s3a://shop/events/ --engine spark""",
+    "causes": """Examples:
+
+\b
+  funnel causes sample_events/
+  funnel causes events/ --spec checkout.toml --evidence-out evidence.csv""",
+    "compare": """Examples:
+
+\b
+  funnel compare sample_events/ --arm experiment_arm
+  funnel compare before/ after/ --fail-if-worse overall:1pp
+  funnel compare events/ --split-at 2024-05-15 --format markdown
+  funnel compare events/ --spec old.toml --other-spec new.toml""",
+    "report": """Examples:
+
+\b
+  funnel report sample_events/
+  funnel report events/ --by device --arm experiment_arm --html report.html""",
+    "validate": """Examples:
+
+\b
+  funnel validate events/ --rejects-out rejected.csv
+  funnel validate export.ndjson --preset ga4 --format json""",
+    "simulate": """Examples:
+
+\b
+  funnel simulate demo/ --users 10000 --truth demo/truth.parquet""",
+}
 
 
 def input_options(f):
     for opt in reversed(
         [
-            click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Export shape."),
+            click.option(
+                "--preset",
+                type=click.Choice(sorted(PRESETS)),
+                help="The export's shape (funnel/input/presets.py); default: canonical columns.",
+            ),
             click.option(
                 "--map",
                 "maps",
                 multiple=True,
                 metavar="CANONICAL=COLUMN",
-                help="Column mapping, e.g. --map user_id=visitor (repeatable).",
+                help=f"Read a canonical column ({', '.join(CANONICAL)}) from COLUMN, e.g. "
+                "--map user_id=visitor (repeatable).",
             ),
             click.option(
-                "--tz", default="UTC", show_default=True, help="Zone of naive timestamps."
+                "--tz",
+                default="UTC",
+                show_default=True,
+                metavar="ZONE",
+                help="Zone of naive timestamps, e.g. Europe/Berlin.",
             ),
             click.option(
                 "--timestamp-unit",
@@ -139,12 +257,22 @@ def input_options(f):
                 type=click.Choice(["s", "ms", "us", "ns"]),
                 help="Unit of epoch-number timestamps (inferred if all values agree).",
             ),
-            click.option("--min-time", help="Reject rows before this (ISO; default 2000-01-01)."),
-            click.option("--max-time", help="Reject rows after this (ISO; default: now)."),
             click.option(
+                "--min-time",
+                metavar="TIME",
+                help="Reject rows before this (ISO; default 2000-01-01).",
+            ),
+            click.option(
+                "--max-time", metavar="TIME", help="Reject rows after this (ISO; default: now)."
+            ),
+            click.option(
+                "--rejects-out",
                 "--rejects",
+                "rejects",
+                cls=Renamed,
                 type=click.Path(dir_okay=False),
-                help="Write rejected rows with their reason (.csv or .parquet).",
+                metavar="FILE",
+                help="Write the rejected rows with their reason (.csv or .parquet).",
             ),
             click.option(
                 "--memory",
