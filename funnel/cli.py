@@ -30,8 +30,9 @@ from funnel.cli_options import (
     write_frame,
 )
 from funnel.errors import FunnelError
-from funnel.progress import Progress
+from funnel.render.progress import Progress
 from funnel.render.report import write_report
+from funnel.render.terminal import safe_output
 from funnel.render.text import format_causes, format_comparison, format_result
 from funnel.results.comparison import parse_gate
 from funnel.runners.compare import compare_arms
@@ -39,6 +40,12 @@ from funnel.spec.funnel_spec import FunnelSpec
 from funnel.versions.compare import CompareOptions
 
 __all__ = ["main"]
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print output whose text comes partly from the data: no control character reaches
+    the terminal (:func:`funnel.render.terminal.safe_output`)."""
+    click.echo(safe_output(text), err=err)
 
 
 @click.group()
@@ -92,10 +99,10 @@ def analyze_cmd(
             if html_out:
                 write_report(html_out, result, inputs=list(events))
     except FunnelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     text = {"json": result.to_json, "markdown": result.to_markdown}.get(fmt)
-    click.echo(text() if text else format_result(result))
+    echo(text() if text else format_result(result))
     if html_out and not quiet:
         click.echo(f"report written to {html_out}", err=True)
 
@@ -144,9 +151,9 @@ def causes_cmd(
         if sessions_out:
             write_frame(result.units, sessions_out)
     except FunnelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(causes.to_json() if fmt == "json" else format_causes(causes))
+    echo(causes.to_json() if fmt == "json" else format_causes(causes))
 
 
 EXIT_WORSE = 3
@@ -280,14 +287,14 @@ def compare_cmd(
                 write_report(html_out, comparison=cmp, inputs=list(events))
         failed = cmp.regressions(parsed)
     except FunnelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     text = {"json": cmp.to_json, "markdown": cmp.to_markdown}.get(fmt)
-    click.echo(text() if text else format_comparison(cmp))
+    echo(text() if text else format_comparison(cmp))
     for w in cmp.warnings:
-        click.secho(f"WARNING: {w}", err=True, fg="red", bold=True)
+        click.secho(safe_output(f"WARNING: {w}"), err=True, fg="red", bold=True)
     for msg in failed:
-        click.echo(f"FAIL: {msg}", err=True)
+        echo(f"FAIL: {msg}", err=True)
     if failed:
         sys.exit(EXIT_WORSE)
 
@@ -338,7 +345,7 @@ def report_cmd(
             cmp = compare_arms(result, arm) if arm else None
             write_report(out, result, cmp, inputs=list(events))
     except FunnelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     if not quiet:
         click.echo(f"report written to {out}")
@@ -355,9 +362,9 @@ def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, reject
         with Progress(f"validating {' '.join(events)}", quiet=quiet) as bar:
             ledger = engine().validate(list(events), opts, progress=bar.buckets)
     except FunnelError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(ledger.to_json() if fmt == "json" else "\n".join(ledger.summary_lines()))
+    echo(ledger.to_json() if fmt == "json" else "\n".join(ledger.summary_lines()))
 
 
 @main.command("simulate", epilog=EXAMPLES["simulate"])

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import funnel
 from funnel.cli import main
-from funnel.progress import Progress
+from funnel.render.progress import Progress
 from funnel.render.report import render_html, write_report
 
 SAMPLE = "sample_events/"
@@ -214,12 +214,15 @@ class _Tty(io.StringIO):
 
 def test_progress_shows_on_a_terminal_only_and_cleans_up():
     tty = _Tty()
-    with Progress("analysing x", stream=tty, delay=0.05, interval=0.02) as p:
+    with Progress("analysing x\x1b[2J", stream=tty, delay=0.05, interval=0.02) as p:
         time.sleep(0.3)
         p.stage("sorting")
-        time.sleep(0.2)
+        p.buckets(1, 4)
+        time.sleep(0.3)
     text = tty.getvalue()
-    assert "analysing x" in text and "sorting" in text and text.endswith("\r\033[K")
+    assert "analysing x" in text and "sorting" in text and "1/4" in text
+    assert "\x1b[2J" not in text and "\\x1b[2J" in text  # the label's escape is shown, not run
+    assert text.rstrip("\n").endswith("\x1b[2K") or "\x1b[2K" in text[-40:]  # erased at the end
     quiet = _Tty()
     with Progress("x", stream=quiet, quiet=True, delay=0, interval=0.01):
         time.sleep(0.1)
@@ -228,6 +231,30 @@ def test_progress_shows_on_a_terminal_only_and_cleans_up():
     with Progress("x", stream=fast, delay=5, interval=0.01):
         time.sleep(0.05)
     assert fast.getvalue() == ""  # runs shorter than the delay print nothing
+
+
+def test_control_characters_in_the_data_never_reach_the_terminal(tmp_path):
+    df = pl.read_parquet(SAMPLE + "events.parquet").with_columns(
+        pl.when(pl.col("event") == "page_view")
+        .then(pl.lit("page\x1b[2J\x07view"))
+        .otherwise(pl.col("event"))
+        .alias("event"),
+        pl.when(pl.col("device") == "mobile")
+        .then(pl.lit("mob\x1b]0;x\x07"))
+        .otherwise(pl.col("device"))
+        .alias("device"),
+    )
+    df.write_parquet(tmp_path / "evil.parquet")
+    for args in (["analyze", "--by", "device"], ["causes"], ["validate"]):
+        res = CliRunner().invoke(main, [args[0], str(tmp_path / "evil.parquet"), *args[1:], "-q"])
+        assert res.exit_code == 0, res.output
+        assert "\x1b" not in res.output and "\x07" not in res.output
+    assert (
+        "mob\\x1b]0;x\\x07"
+        in CliRunner()
+        .invoke(main, ["analyze", str(tmp_path / "evil.parquet"), "--by", "device", "-q"])
+        .output
+    )
 
 
 def test_every_result_object_renders_in_a_notebook():

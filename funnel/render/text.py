@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 
 import polars as pl
 
+from funnel.render.terminal import rich_table
 from funnel.results.comparison import Comparison
 from funnel.results.result import CauseTables, FunnelResult
 
@@ -25,25 +27,24 @@ def _fmt(value: object, pct: bool = False) -> str:
 
 
 def format_table(df: pl.DataFrame, pct: tuple[str, ...] = ()) -> str:
-    """Align a small frame as text; columns named in ``pct`` print as percentages.
+    """A small frame as a terminal table (rich); columns named in ``pct`` print as
+    percentages, missing values as "-", text from the data with control characters escaped.
 
     >>> print(format_table(pl.DataFrame({"step": ["cart"], "rate": [0.5]}), pct=("rate",)))
-    step  rate
-    cart  50.0%
+     step    rate
+    ──────────────
+     cart   50.0%
     """
-    cells = [[str(c) for c in df.columns]]
-    cells += [
+    rows = [
         [_fmt(v, c in pct) for c, v in zip(df.columns, row, strict=True)] for row in df.iter_rows()
     ]  # display of a small summary table
-    widths = [max(len(r[i]) for r in cells) for i in range(len(df.columns))]
-    lines = [
-        "  ".join(
-            v.ljust(w) if j == 0 else v.rjust(w) if i else v.ljust(w)
-            for j, (v, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        for i, r in enumerate(cells)
+    # numbers and rates align right; names and labels left
+    number = re.compile(r"^[-+]?[\d.,]+%?( \[[\d.,]+–[\d.,]+\])?$|^-$")
+    right = [
+        df[c].dtype.is_numeric() or all(number.match(r[j]) for r in rows)
+        for j, c in enumerate(df.columns)
     ]
-    return "\n".join(lines)
+    return rich_table([str(c) for c in df.columns], rows, right)
 
 
 def _interval(df: pl.DataFrame, col: str) -> pl.Expr:
