@@ -8,10 +8,7 @@ file names, spec text) is escaped with :func:`html.escape`; charts are SVG drawn
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import polars as pl
 from funnel.render import charts
 from funnel.render.markdown import headline
 from funnel.results.comparison import Comparison
+from funnel.results.display import stakeholder_html
 from funnel.results.result import FunnelResult
 
 __all__ = ["render_html", "write_report"]
@@ -31,42 +29,20 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-top
 #e3e7ec;padding-top:16px} .sub{color:#5b6875} .verdict{font-size:16px;background:#f3f6f9;
 padding:10px 14px;border-left:4px solid #3b6ea8} .warn{background:#fdecea;border-left:4px
 solid #c8553d;padding:8px 12px} table{border-collapse:collapse;margin:8px 0;font-size:12.5px}
-th,td{padding:3px 9px;border-bottom:1px solid #e3e7ec;text-align:right} th:first-child,
-td:first-child{text-align:left} th{background:#f3f6f9} figure{margin:8px 0}
+th,td{padding:3px 9px;border-bottom:1px solid #e3e7ec;text-align:left} th{background:#f3f6f9}
+figure{margin:8px 0}
 figure svg{max-width:100%;height:auto} pre{background:#f3f6f9;padding:10px;overflow:auto;
 font-size:12px} .note{color:#5b6875;font-size:12.5px} .scroll{overflow-x:auto}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+details{margin:4px 0 10px} summary{cursor:pointer;color:#5b6875;font-size:12.5px}
 """
 
 
-def _cell(v: Any) -> str:
-    if isinstance(v, dt.datetime):
-        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(" ")
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else ""
-    if isinstance(v, float):
-        if abs(v) >= 1000:
-            return f"{v:,.0f}"
-        return f"{v:,.4g}" if abs(v) >= 1 or v == 0 else f"{v:.4f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _table(df: pl.DataFrame, max_rows: int = 60) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-        for row in df.head(max_rows).iter_rows()  # display of a bounded summary table
-    )
-    more = (
-        f'<p class="note">{df.height - max_rows:,} more rows in the JSON output</p>'
-        if df.height > max_rows
-        else ""
-    )
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f'<div class="scroll">{table}</div>{more}'
+def _table(df: pl.DataFrame, max_rows: int = 60, currency: str | None = None) -> str:
+    """A table a stakeholder reads (:mod:`funnel.results.display`): rates with intervals in
+    one cell, headers in words, wide tables folded."""
+    body = stakeholder_html(df, currency=currency, max_rows=max_rows)
+    return f'<div class="scroll">{body}</div>'
 
 
 def _chart(fig: Any, name: str, caption: str) -> str:
@@ -115,6 +91,8 @@ def render_html(
             "step_conversion_lo",
             "step_conversion_hi",
             "conversion_from_entry",
+            "conversion_from_entry_lo",
+            "conversion_from_entry_hi",
             "drop_off",
             "drop_off_rate",
         )
@@ -138,7 +116,7 @@ def render_html(
                 _section(
                     "Why shoppers left",
                     _chart(c.plot(), "causes", "Share of abandoned units by primary cause."),
-                    _table(c.summary),
+                    _table(c.summary, currency=result.spec.currency),
                     "<h3>Exposure: excess abandonment (association, not proof)</h3>",
                     _table(c.exposure),
                     "<h3>Drop-off drivers</h3>",
@@ -191,8 +169,8 @@ def render_html(
             _section(f"Ledger {label}".strip(), f"<ul>{lines}</ul>", _table(ledger.counts))
         )
     if result is not None:
-        spec = json.dumps(result.spec.to_dict(), indent=2)
-        parts.append(_section("Spec used", f"<pre>{html.escape(spec)}</pre>"))
+        spec = result.spec.to_toml()
+        parts.append(_section("Spec used (TOML)", f"<pre>{html.escape(spec)}</pre>"))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"

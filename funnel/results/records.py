@@ -9,6 +9,8 @@ from typing import Any
 
 import polars as pl
 
+from funnel.results.display import stakeholder_html
+
 __all__ = ["clean", "frame_records", "html_table", "md_cell"]
 
 
@@ -29,19 +31,12 @@ def frame_records(df: pl.DataFrame | None) -> list[dict[str, Any]] | None:
     return None if df is None else [clean(r) for r in df.to_dicts()]
 
 
-def html_table(df: pl.DataFrame, title: str, max_rows: int = 20) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for r in df.head(max_rows).iter_rows():  # display only: a bounded number of rows
-        cells = "".join(
-            f"<td>{html.escape(f'{v:.4g}' if isinstance(v, float) else str(v))}</td>" for v in r
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    more = f"<p>… {df.height - max_rows} more rows</p>" if df.height > max_rows else ""
-    return (
-        f"<h4>{html.escape(title)}</h4><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>{more}"
-    )
+def html_table(
+    df: pl.DataFrame, title: str, max_rows: int = 20, *, currency: str | None = None
+) -> str:
+    """A titled table a stakeholder reads (:mod:`funnel.results.display`)."""
+    body = stakeholder_html(df, currency=currency, max_rows=max_rows)
+    return f"<h4>{html.escape(title)}</h4>{body}"
 
 
 def md_cell(text: Any) -> str:

@@ -42,6 +42,7 @@ class CauseTables:
     exposure: pl.DataFrame
     drivers: pl.DataFrame
     notes: tuple[str, ...] = ()
+    currency: str | None = field(default=None, compare=False)  # the spec's, for display
 
     def to_dict(self, *, include_evidence: bool = False) -> dict[str, Any]:
         """Plain data; ``include_evidence`` adds the per-unit evidence rows."""
@@ -74,7 +75,8 @@ class CauseTables:
 
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
-        parts.append(html_table(self.summary, "Abandonment by primary cause"))
+        money = self.currency
+        parts.append(html_table(self.summary, "Abandonment by primary cause", currency=money))
         parts.append(html_table(self.exposure, "Exposure: excess abandonment"))
         parts.append(html_table(self.drivers, "Drop-off drivers", max_rows=10))
         return "".join(parts) + "</div>"
@@ -174,8 +176,8 @@ class FunnelResult:
                     "step",
                     "entered",
                     "reached_next",
-                    "step_conversion",
-                    "conversion_from_entry",
+                    pl.selectors.starts_with("step_conversion"),
+                    pl.selectors.starts_with("conversion_from_entry"),
                     "drop_off",
                 ),
                 "Steps",
@@ -183,6 +185,12 @@ class FunnelResult:
         )
         parts.append(html_table(self.timing, "Timing (seconds)"))
         if self.causes is not None:
-            parts.append(html_table(self.causes.summary, "Abandonment by primary cause"))
+            parts.append(
+                html_table(
+                    self.causes.summary,
+                    "Abandonment by primary cause",
+                    currency=self.spec.currency,
+                )
+            )
         parts.append(html_table(self.ledger.counts, "Ledger"))
         return "".join(parts) + "</div>"

@@ -305,7 +305,9 @@ def reduce_partials(
             pl.col("abandoned_with", "converted_with").sum()
         )
         tables = cause_tables(units, evidence, driver_counts, spec)
-        causes = CauseTables(**tables, notes=tuple(cause_notes(spec, set(plan.names))))
+        causes = CauseTables(
+            **tables, notes=tuple(cause_notes(spec, set(plan.names))), currency=spec.currency
+        )
     units = units.drop(pl.selectors.starts_with("_"))
     n_units, n_conv = units.height, int(units["converted"].sum())
     summary = {

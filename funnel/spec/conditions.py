@@ -136,7 +136,7 @@ def parse_filter(text: str, *, key: str = "where") -> Filter:
     True
     """
     if not isinstance(text, str) or not text.strip():
-        raise SpecError(f"{key}: expected a condition as text", hint="e.g. where = \"value > 0\"")
+        raise SpecError(f"{key}: expected a condition as text", hint='e.g. where = "value > 0"')
     _refuse_old_style_and_subqueries(text, key)
     try:
         expr = pl.sql_expr(_as_doubles(text))

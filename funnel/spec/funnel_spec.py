@@ -8,6 +8,7 @@ A spec in TOML::
     unit = "sessions"       # or "users"
     entry = "closed"        # or "open"
     hold = ["cart_id"]      # properties that must stay equal along the path
+    currency = "EUR"        # shown with money (value at risk) in tables
 
     [sessions]
     timeout = "30m"
@@ -20,7 +21,7 @@ A spec in TOML::
     [[steps]]
     name = "cart"
     event = "add_to_cart"           # or a list of alternatives
-    where = "value > 0"             # optional filter, see funnel.spec.conditions
+    where = "value > 0"             # optional SQL condition (docs/conditions.md)
 
     [[exclude]]
     event = "cart_cleared"
@@ -42,6 +43,7 @@ from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
 from funnel.spec.taxonomy import AttributionOptions, Cause, parse_attribution
+from funnel.spec.toml_text import to_toml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +66,7 @@ _TOP_KEYS = {
     "description",
     "causes",
     "attribution",
+    "currency",
 }
 _STEP_KEYS = {"name", "event", "where", "same_as"}
 _EXCLUDE_KEYS = {"event", "where", "between"}
@@ -152,6 +155,7 @@ class FunnelSpec:
     columns: Mapping[str, str] = field(default_factory=dict)
     causes: tuple[Cause, ...] = ()
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
+    currency: str | None = None
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -209,6 +213,14 @@ class FunnelSpec:
                         hint=did_you_mean(str(data[key]), choices),
                     )
                 opts[key] = data[key]
+        if "currency" in data:
+            cur = data["currency"]
+            if not isinstance(cur, str) or not 0 < len(cur.strip()) <= 8:
+                raise SpecError(
+                    f"currency: {cur!r} is not a currency",
+                    hint='a code or symbol, e.g. currency = "EUR"',
+                )
+            opts["currency"] = cur.strip()
         window = data.get("window", "session")
         opts["window_s"] = None if window == "session" else parse_duration(window, key="window")
         raw_steps = data.get("steps")
@@ -350,7 +362,11 @@ class FunnelSpec:
                 "drivers": list(self.attribution.drivers),
                 "min_units": self.attribution.min_units,
             },
-        }
+        } | ({"currency": self.currency} if self.currency else {})
+
+    def to_toml(self) -> str:
+        """The spec as TOML: as it was written (without comments), or from its data."""
+        return to_toml(self.source) if self.source else to_toml(self.to_dict())
 
 
 def builtin_spec(name: str = "checkout") -> FunnelSpec:
