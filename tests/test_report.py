@@ -283,5 +283,7 @@ def test_trend_greys_out_periods_with_few_units_and_draws_small_multiples():
     devices = result.units["device"].drop_nulls().unique().to_list()
     assert len(titled) == len(devices)
     assert all(any(t.startswith(d) for t in titled) for d in devices)
+    every = result.plot("trend", min_units=1).axes[0]  # configurable: nothing greyed
+    assert len(every.get_lines()[0].get_xdata()) == result.trend.height
     with pytest.raises(funnel.SpecError):
         result.plot("pie")

@@ -130,18 +130,24 @@ class FunnelResult:
         """Stable JSON (keys in a fixed order); see docs/json.md."""
         return json.dumps(self.to_dict(include_units=include_units), indent=indent)
 
-    def plot(self, kind: str = "funnel", *, by: str | None = None) -> Any:
+    def plot(
+        self, kind: str = "funnel", *, by: str | None = None, min_units: int | None = None
+    ) -> Any:
         """A chart of the result, a matplotlib ``Figure`` (needs the ``report`` extra) that
         shows itself in notebooks: ``funnel`` (default), ``timing``, ``trend`` (periods with
         few units greyed out) or ``breakdown`` (small multiples per value of ``by``, the
-        first ``--by`` column by default). ``result.causes.plot()`` draws the causes.
+        first ``--by`` column by default). ``min_units``: the trend's threshold below which
+        a period is greyed out (default ``charts.TREND_MIN_UNITS``, 30).
+        ``result.causes.plot()`` draws the causes.
         """
         from funnel.render import charts
 
         draw = {
             "funnel": charts.funnel_chart,
             "timing": charts.timing_chart,
-            "trend": charts.trend_chart,
+            "trend": lambda r: charts.trend_chart(
+                r, charts.TREND_MIN_UNITS if min_units is None else min_units
+            ),
             "breakdown": lambda r: charts.breakdown_chart(r, by),
         }
         if kind not in draw:
