@@ -12,12 +12,14 @@ from pathlib import Path
 
 import click
 
+from funnel.cli_handler import EXIT_WORSE, Commands, echo, usage
 from funnel.cli_options import (
     EXAMPLES,
     Renamed,
     analyze_options,
     arm_option,
     by_option,
+    check_run_outputs,
     engine,
     format_option,
     html_option,
@@ -29,10 +31,8 @@ from funnel.cli_options import (
     trend_option,
     write_frame,
 )
-from funnel.errors import FunnelError
 from funnel.render.progress import Progress
 from funnel.render.report import write_report
-from funnel.render.terminal import safe_output
 from funnel.render.text import format_causes, format_comparison, format_result
 from funnel.results.comparison import parse_gate
 from funnel.runners.compare import compare_arms
@@ -42,13 +42,7 @@ from funnel.versions.compare import CompareOptions
 __all__ = ["main"]
 
 
-def echo(text: str, *, err: bool = False) -> None:
-    """Print output whose text comes partly from the data: no control character reaches
-    the terminal (:func:`funnel.render.terminal.safe_output`)."""
-    click.echo(safe_output(text), err=err)
-
-
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(package_name="checkout-funnel")
 def main() -> None:
     """funnel: checkout-abandonment analytics on clickstream dumps."""
@@ -88,19 +82,16 @@ def analyze_cmd(
     quiet,
 ):
     """Analyse EVENTS (files, folders or globs) with a funnel spec."""
-    try:
-        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
-            options = replace(options, causes=not no_causes)
-            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
-            if sessions_out:
-                write_frame(result.units, sessions_out)
-            if html_out:
-                write_report(html_out, result, inputs=list(events))
-    except FunnelError as exc:
-        echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    check_run_outputs(events, html=html_out, sessions_out=sessions_out, rejects_out=rejects)
+    spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+    options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+    with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
+        options = replace(options, causes=not no_causes)
+        result = engine().analyze(list(events), spec, options, progress=bar.buckets)
+        if sessions_out:
+            write_frame(result.units, sessions_out)
+        if html_out:
+            write_report(html_out, result, inputs=list(events))
     text = {"json": result.to_json, "markdown": result.to_markdown}.get(fmt)
     echo(text() if text else format_result(result))
     if html_out and not quiet:
@@ -140,23 +131,19 @@ def causes_cmd(
     quiet,
 ):
     """Why shoppers left: the cause tables of EVENTS alone (see docs/causes.md)."""
-    try:
-        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        options = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
-        with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
-            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
-        causes = result.causes
-        if evidence_out:
-            write_frame(causes.evidence, evidence_out)
-        if sessions_out:
-            write_frame(result.units, sessions_out)
-    except FunnelError as exc:
-        echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    check_run_outputs(
+        events, evidence_out=evidence_out, sessions_out=sessions_out, rejects_out=rejects
+    )
+    spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+    options = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+    with Progress(f"analysing {' '.join(events)}", quiet=quiet) as bar:
+        result = engine().analyze(list(events), spec, options, progress=bar.buckets)
+    causes = result.causes
+    if evidence_out:
+        write_frame(causes.evidence, evidence_out)
+    if sessions_out:
+        write_frame(result.units, sessions_out)
     echo(causes.to_json() if fmt == "json" else format_causes(causes))
-
-
-EXIT_WORSE = 3
 
 
 @main.command("compare", epilog=EXAMPLES["compare"])
@@ -214,6 +201,7 @@ EXIT_WORSE = 3
     "--fail-if-worse",
     "gates",
     multiple=True,
+    callback=lambda ctx, param, value: [usage(parse_gate, g, param) for g in value],
     metavar="STEP_OR_overall:THRESHOLD",
     help="Exit 3 if STEP got significantly worse by more than THRESHOLD "
     "(0.01 or 1pp absolute, 5% relative). Repeatable.",
@@ -252,47 +240,44 @@ def compare_cmd(
     (--split-at) or two specs (--other-spec) on one dump; see docs/compare.md."""
     if len(events) > 2:
         raise click.UsageError("give one dump, or two dumps to compare (use a folder or a glob)")
-    try:
-        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        other = FunnelSpec.from_toml(other_spec) if other_spec else None
-        opts = CompareOptions(
-            control=control,
-            alpha=alpha,
-            adjust=adjust,
-            expected_split=shares(expected_split),
-            bootstrap=bootstrap,
-            seed=seed,
-            align=mapping(align),
-            crossovers="keep" if keep_crossovers else "drop",
+    check_run_outputs(events, html=html_out, rejects_out=rejects)
+    spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+    other = FunnelSpec.from_toml(other_spec) if other_spec else None
+    opts = CompareOptions(
+        control=control,
+        alpha=alpha,
+        adjust=adjust,
+        expected_split=shares(expected_split),
+        bootstrap=bootstrap,
+        seed=seed,
+        align=mapping(align),
+        crossovers="keep" if keep_crossovers else "drop",
+    )
+    parsed = gates  # parsed by the option (a malformed gate is a usage error)
+    aopts = replace(
+        analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
+        causes=not no_causes,
+    )
+    progress = Progress(f"comparing {' '.join(events)}", quiet=quiet)
+    with progress:
+        cmp = engine().compare(
+            events[0],
+            events[1] if len(events) == 2 else None,
+            by=arm,
+            split_at=split_at,
+            periods=[period(p) for p in periods] or None,
+            spec=spec,
+            other_spec=other,
+            options=opts,
+            analyze_options=aopts,
         )
-        parsed = [parse_gate(g) for g in gates]
-        aopts = replace(
-            analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects),
-            causes=not no_causes,
-        )
-        progress = Progress(f"comparing {' '.join(events)}", quiet=quiet)
-        with progress:
-            cmp = engine().compare(
-                events[0],
-                events[1] if len(events) == 2 else None,
-                by=arm,
-                split_at=split_at,
-                periods=[period(p) for p in periods] or None,
-                spec=spec,
-                other_spec=other,
-                options=opts,
-                analyze_options=aopts,
-            )
-            if html_out:
-                write_report(html_out, comparison=cmp, inputs=list(events))
-        failed = cmp.regressions(parsed)
-    except FunnelError as exc:
-        echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        if html_out:
+            write_report(html_out, comparison=cmp, inputs=list(events))
+    failed = cmp.regressions(parsed)
     text = {"json": cmp.to_json, "markdown": cmp.to_markdown}.get(fmt)
     echo(text() if text else format_comparison(cmp))
     for w in cmp.warnings:
-        click.secho(safe_output(f"WARNING: {w}"), err=True, fg="red", bold=True)
+        echo(f"WARNING: {w}", err=True)
     for msg in failed:
         echo(f"FAIL: {msg}", err=True)
     if failed:
@@ -335,18 +320,15 @@ def report_cmd(
 ):
     """Write one self-contained HTML report of EVENTS: funnel, timing, causes, trend,
     comparison, ledger and spec, with charts; opens offline."""
-    try:
-        spec = FunnelSpec.from_toml(spec_path) if spec_path else None
-        extra = (arm,) if arm else ()
-        by = tuple(dict.fromkeys((*by, *extra)))
-        options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
-        with Progress(f"reporting on {' '.join(events)}", quiet=quiet) as bar:
-            result = engine().analyze(list(events), spec, options, progress=bar.buckets)
-            cmp = compare_arms(result, arm) if arm else None
-            write_report(out, result, cmp, inputs=list(events))
-    except FunnelError as exc:
-        echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    check_run_outputs(events, html=out, rejects_out=rejects)
+    spec = FunnelSpec.from_toml(spec_path) if spec_path else None
+    extra = (arm,) if arm else ()
+    by = tuple(dict.fromkeys((*by, *extra)))
+    options = analyze_options(preset, maps, tz, unit, min_time, max_time, by, trend, rejects)
+    with Progress(f"reporting on {' '.join(events)}", quiet=quiet) as bar:
+        result = engine().analyze(list(events), spec, options, progress=bar.buckets)
+        cmp = compare_arms(result, arm) if arm else None
+        write_report(out, result, cmp, inputs=list(events))
     if not quiet:
         click.echo(f"report written to {out}")
 
@@ -357,13 +339,10 @@ def report_cmd(
 @input_options
 def validate_cmd(events, fmt, preset, maps, tz, unit, min_time, max_time, rejects, quiet):
     """Check EVENTS against the data contract: schema and ledger only."""
-    try:
-        opts = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
-        with Progress(f"validating {' '.join(events)}", quiet=quiet) as bar:
-            ledger = engine().validate(list(events), opts, progress=bar.buckets)
-    except FunnelError as exc:
-        echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    check_run_outputs(events, rejects_out=rejects)
+    opts = analyze_options(preset, maps, tz, unit, min_time, max_time, rejects=rejects)
+    with Progress(f"validating {' '.join(events)}", quiet=quiet) as bar:
+        ledger = engine().validate(list(events), opts, progress=bar.buckets)
     echo(ledger.to_json() if fmt == "json" else "\n".join(ledger.summary_lines()))
 
 

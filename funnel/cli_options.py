@@ -11,10 +11,11 @@ from typing import Any
 import click
 import polars as pl
 
-from funnel.errors import FunnelError, SchemaError
+from funnel.errors import FunnelError
 from funnel.input.load import CANONICAL, LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
+from funnel.outputs import check_outputs, write_table
 from funnel.runners.analyze import AnalyzeOptions, analyze, validate
 from funnel.runners.compare import compare
 from funnel.runners.local import parse_size
@@ -26,6 +27,7 @@ __all__ = [
     "analyze_options",
     "arm_option",
     "by_option",
+    "check_run_outputs",
     "engine",
     "format_option",
     "html_option",
@@ -338,11 +340,13 @@ def period(text: str) -> tuple[str, str]:
 
 
 def write_frame(df: pl.DataFrame, path: str) -> None:
-    if path.endswith(".parquet"):
-        df.write_parquet(path)
-    elif path.endswith(".json"):
-        df.write_json(path)
-    elif path.endswith(".csv"):
-        df.write_csv(path)
-    else:
-        raise SchemaError(f"{path}: unknown output type", hint="use .csv, .parquet or .json")
+    """Write a table in the format its name says, whole or not at all."""
+    write_table(df, path)
+
+
+def check_run_outputs(events, **outputs: str | None) -> None:
+    """Before any work: the outputs of a command (``--html``, ``--sessions-out``, ...) may
+    not touch the inputs, and their folders must take them (:func:`check_outputs`)."""
+    named = {"--" + k.replace("_", "-"): v for k, v in outputs.items()}
+    formats = {"--html": (".html", ".htm")}
+    check_outputs(named, list(events), formats)

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from funnel.errors import FunnelError
+from funnel.outputs import atomic_path
 from funnel.render import charts
 from funnel.render.markdown import headline
 from funnel.results.comparison import Comparison
@@ -182,5 +184,12 @@ def render_html(
 def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     """Write :func:`render_html` to ``path`` (UTF-8); returns the path."""
     out = Path(path)
-    out.write_text(render_html(*args, **kwargs), encoding="utf-8")
+    page = render_html(*args, **kwargs)  # all of it before the file is touched
+    try:
+        with atomic_path(out) as tmp:
+            Path(tmp).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise FunnelError(
+            f"{out}: cannot write: {exc.strerror or exc}", hint="check the disk"
+        ) from None
     return out

@@ -19,6 +19,7 @@ from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions, mark_rejects
+from funnel.outputs import atomic_path, write_table
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
 
 
 class ArrowStream(Protocol):
@@ -146,25 +146,18 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
 
 def write_rejects(rows: pl.LazyFrame, path: str) -> None:
     """Write the rejected rows of marked ``rows`` with their ``reason`` and ``file``, and
-    the timestamp as it was read (``.parquet``, else CSV)."""
+    the timestamp as it was read, in the format the name says (whole or not at all)."""
     rejected = (
         rows.filter(pl.col("_reject").is_not_null())
         .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
         .rename({"_reject": "reason", "_file": "file"})
         .drop("_timestamp_raw")
     )
-    if path.endswith(".parquet"):
-        rejected.sink_parquet(path)
+    if path.lower().endswith(".parquet"):  # streamed: rejects may be many
+        with atomic_path(path) as tmp:
+            rejected.sink_parquet(tmp)
     else:
-        # CSV cannot hold nested values: write lists and structs as JSON-like text
-        schema = rejected.collect_schema()
-        nested = [c for c, t in schema.items() if t.is_nested()]
-        rejected.with_columns(
-            pl.col(c).map_batches(
-                lambda s: pl.Series(s.name, [str(v) for v in s.to_list()]), return_dtype=pl.String
-            )
-            for c in nested
-        ).collect().write_csv(path)
+        write_table(rejected.collect(), path)
 
 
 def bucket_plan(
