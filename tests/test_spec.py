@@ -203,3 +203,19 @@ def test_conditions_are_checked_against_the_data(text, hint):
     with pytest.raises(SpecError, match=hint) as err:
         flt.check(DF.schema)
     assert "steps[1].where" in str(err.value)
+
+
+def test_deep_long_or_wide_conditions_fail_with_a_named_error():
+    deep = "(" * 500 + "price > 1" + ")" * 500
+    with pytest.raises(SpecError, match=re.escape("steps[0].where: cannot read")) as err:
+        parse_filter(deep, key="steps[0].where")
+    assert len(str(err.value)) < 600  # the text is shortened in the message
+    wide = " OR ".join(f"price = {i}" for i in range(1000))
+    assert DF.select(parse_filter(wide).to_polars().alias("m"))["m"].to_list() == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    with pytest.raises(SpecError, match="too long"):
+        parse_filter("price > 1 AND " * 2000 + "price > 1")

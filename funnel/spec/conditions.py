@@ -87,14 +87,21 @@ class Filter:
             out = empty.schema["c"]
         except Exception as exc:  # polars' own words: "cannot compare string with ..."
             raise SpecError(
-                f"{self.key}: {self.text!r} cannot run on this data: {_first_line(exc)}",
+                f"{self.key}: {_short(self.text)} cannot run on this data: {_first_line(exc)}",
                 hint="compare text with 'quoted text' and numbers with numbers",
             ) from None
         if out not in (pl.Boolean, pl.Null):
             raise SpecError(
-                f"{self.key}: {self.text!r} is not a condition (it gives {out})",
+                f"{self.key}: {_short(self.text)} is not a condition (it gives {out})",
                 hint="compare it with something, " + _EXAMPLE,
             )
+
+
+MAX_LENGTH = 20_000  # characters of one condition
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _first_line(exc: Exception) -> str:
@@ -137,12 +144,19 @@ def parse_filter(text: str, *, key: str = "where") -> Filter:
     """
     if not isinstance(text, str) or not text.strip():
         raise SpecError(f"{key}: expected a condition as text", hint='e.g. where = "value > 0"')
+    if len(text) > MAX_LENGTH:
+        raise SpecError(
+            f"{key}: a condition of {len(text):,} characters is too long (at most {MAX_LENGTH:,})",
+            hint="split it, or list values with IN (...)",
+        )
     _refuse_old_style_and_subqueries(text, key)
     try:
         expr = pl.sql_expr(_as_doubles(text))
         plan = expr.meta.serialize(format="json")
-    except Exception as exc:
-        raise SpecError(f"{key}: cannot read {text!r}: {_first_line(exc)}", hint=_EXAMPLE) from None
+    except Exception as exc:  # polars' parser limits nesting itself (no RecursionError)
+        raise SpecError(
+            f"{key}: cannot read {_short(text)}: {_first_line(exc)[:200]}", hint=_EXAMPLE
+        ) from None
     if "SubPlan" in plan or "_POLARS_TMP" in plan:  # a second guard: no subquery at all
         raise SpecError(f"{key}: subqueries are not allowed in a condition", hint=_EXAMPLE)
     return Filter(text=text, key=key)
