@@ -185,10 +185,16 @@ def causes_cmd(
     show_default=True,
     help="Multiple testing across steps: holm (family-wise error) or bh (false discovery).",
 )
-@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level.")
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Significance level.",
+)
 @click.option(
     "--bootstrap",
-    type=int,
+    type=click.IntRange(min=0),
     default=2000,
     show_default=True,
     help="Resamples for the intervals of median times (0: none).",

@@ -102,7 +102,25 @@ def engine() -> Engine:
     )
 
 
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--tz``: a zone the time-zone database knows (a typo would silently read UTC)."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is not a time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+        ) from None
+    return value
+
+
 def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="day", rejects=None):
+    low, high = parse_time(min_time), parse_time(max_time)
+    if low is not None and high is not None and low >= high:
+        raise click.BadParameter(
+            f"--min-time {min_time} is not before --max-time {max_time}", param_hint="--min-time"
+        )
     validate_opts = ValidateOptions(max_time=parse_time(max_time))
     if min_time:
         validate_opts = ValidateOptions(
@@ -251,6 +269,7 @@ def input_options(f):
                 default="UTC",
                 show_default=True,
                 metavar="ZONE",
+                callback=_zone,
                 help="Zone of naive timestamps, e.g. Europe/Berlin.",
             ),
             click.option(

@@ -119,3 +119,25 @@ def test_exit_codes_interrupt_and_unexpected_errors(monkeypatch):
     assert res.output.strip().count("\n") == 0 and "please report" in res.output
     res = CliRunner().invoke(main, ["compare", str(SAMPLE), "--fail-if-worse", "garbage"])
     assert res.exit_code == 2  # a usage error
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", str(SAMPLE), "--tz", "Mars/Olympus"],
+        ["analyze", str(SAMPLE), "--min-time", "2024-06-01", "--max-time", "2024-05-01"],
+        ["compare", str(SAMPLE), "--arm", "experiment_arm", "--bootstrap", "-5"],
+        ["compare", str(SAMPLE), "--arm", "experiment_arm", "--alpha", "1.5"],
+        ["analyze", str(SAMPLE), "--memory", "lots"],
+        ["simulate", "out", "--users", "0"],
+    ],
+)
+def test_bad_option_values_are_usage_errors(args):
+    res = CliRunner().invoke(main, [*args, "-q"] if args[0] != "simulate" else args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_zero_window_is_refused_with_the_key():
+    with pytest.raises(funnel.SpecError, match="window: must be positive"):
+        funnel.FunnelSpec.from_dict({"window": "0s", "steps": [{"event": "a"}]})

@@ -223,6 +223,8 @@ class FunnelSpec:
             opts["currency"] = cur.strip()
         window = data.get("window", "session")
         opts["window_s"] = None if window == "session" else parse_duration(window, key="window")
+        if opts["window_s"] is not None and opts["window_s"] <= 0:
+            raise SpecError("window: must be positive", hint='e.g. window = "2h" or "session"')
         raw_steps = data.get("steps")
         if not isinstance(raw_steps, list) or len(raw_steps) < 1:
             raise SpecError(
