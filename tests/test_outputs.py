@@ -141,3 +141,26 @@ def test_bad_option_values_are_usage_errors(args):
 def test_a_zero_window_is_refused_with_the_key():
     with pytest.raises(funnel.SpecError, match="window: must be positive"):
         funnel.FunnelSpec.from_dict({"window": "0s", "steps": [{"event": "a"}]})
+
+
+def test_the_same_input_gives_the_same_bytes_in_fresh_processes(tmp_path):
+    """JSON, Markdown and the HTML report, in two processes with different hash seeds."""
+    import subprocess
+    import sys
+
+    script = (
+        "import funnel, sys\n"
+        "from funnel.render.report import render_html\n"
+        "r = funnel.analyze('sample_events/', options=funnel.AnalyzeOptions(by='device'))\n"
+        "c = funnel.compare_arms(funnel.analyze('sample_events/', options=funnel.AnalyzeOptions("
+        "by='experiment_arm')), 'experiment_arm', funnel.CompareOptions(bootstrap=200))\n"
+        "sys.stdout.write(r.to_json(include_units=True) + r.causes.to_json(include_evidence=True)"
+        " + c.to_json() + c.to_markdown() + render_html(r, c))\n"
+    )
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env)
+        assert run.returncode == 0, run.stderr.decode()[-2000:]
+        outs.append(run.stdout)
+    assert outs[0] == outs[1] and len(outs[0]) > 100_000
