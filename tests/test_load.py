@@ -247,3 +247,16 @@ def test_unreadable_and_missing_inputs_are_clear_errors(tmp_path):
         scan_events(str(tmp_path / "broken.parquet"))
     with pytest.raises(SchemaError, match="did you mean 'ga4'"):
         scan_events(str(FIX / "ga4.ndjson"), LoadOptions(preset="gaa4"))
+
+
+def test_ga4_bigquery_json_export_with_text_integers_and_empty_items():
+    """The shape `bq extract --destination_format NEWLINE_DELIMITED_JSON` writes: INT64 as
+    JSON strings, null fields left out, ``items`` an empty list on every row."""
+    result = funnel.analyze(
+        str(FIX / "ga4_bq_json.ndjson"),
+        options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4")),
+    )
+    ledger = result.ledger.to_dict()
+    assert ledger["used"] == 6 and ledger["rejected"] == 0
+    assert result.steps["entered"].to_list() == [2, 1, 1, 1, 1]
+    assert result.units["converted"].to_list().count(True) == 1

@@ -115,28 +115,43 @@ def _ga4_params(frame: pl.LazyFrame) -> pl.LazyFrame:
             parts = [value.struct.field("string_value")]
             parts += [value.struct.field(f).cast(pl.String) for f in numeric]
             expr = pl.coalesce(parts)
-        elif numeric == ["int_value"]:
-            expr = value.struct.field("int_value")
+        elif numeric == ["int_value"]:  # BigQuery's JSON writes INT64 as text: cast back
+            expr = value.struct.field("int_value").cast(pl.Int64, strict=False)
         elif numeric:
-            expr = pl.coalesce([value.struct.field(f).cast(pl.Float64) for f in numeric])
+            expr = pl.coalesce(
+                [value.struct.field(f).cast(pl.Float64, strict=False) for f in numeric]
+            )
         else:
             expr = pl.lit(None, pl.String)
         exprs.append(expr.alias(key))
     return frame.with_columns(exprs).drop("event_params")
 
 
+def _items_value(dtype: pl.DataType) -> pl.Expr:
+    """Sum of price x quantity (1 when missing) over ``items``, whatever the export left of
+    them: an empty list everywhere, no ``price`` or ``quantity`` field, numbers as text."""
+    inner = dtype.inner if isinstance(dtype, pl.List) else None
+    fields = {f.name for f in inner.fields} if isinstance(inner, pl.Struct) else set()
+    if "price" not in fields:
+        return pl.lit(None, pl.Float64)
+    item = pl.element().struct
+    price = item.field("price").cast(pl.Float64, strict=False)
+    qty = item.field("quantity").cast(pl.Float64, strict=False) if "quantity" in fields else None
+    each = price * (qty.fill_null(1) if qty is not None else 1)
+    return pl.col("items").list.eval(each).list.sum()
+
+
 def _ga4(frame: pl.LazyFrame) -> pl.LazyFrame:
     frame = _rename_if(frame, {"user_id": "ga4_user_id"})
     frame = _ga4_params(frame)
-    names = frame.collect_schema().names()
+    schema = frame.collect_schema()
+    names = schema.names()
+    if schema.get("event_timestamp") == pl.String:  # BigQuery's JSON writes INT64 as text
+        frame = frame.with_columns(pl.col("event_timestamp").cast(pl.Int64, strict=False))
     if "items" in names:
-        item = pl.element().struct
         frame = frame.with_columns(
             pl.col("items").list.len().fill_null(0).alias("items_count"),
-            pl.col("items")
-            .list.eval(item.field("price") * item.field("quantity").fill_null(1))
-            .list.sum()
-            .alias("items_value"),
+            _items_value(schema["items"]).alias("items_value"),
         )
     extra = (
         {"session_id": pl.col("ga_session_id").cast(pl.String)} if "ga_session_id" in names else {}

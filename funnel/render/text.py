@@ -48,7 +48,7 @@ def format_table(df: pl.DataFrame, pct: tuple[str, ...] = ()) -> str:
 
 
 def _interval(df: pl.DataFrame, col: str) -> pl.Expr:
-    return (
+    rate = (
         pl.when(pl.col(col).is_not_null())
         .then(
             pl.format(
@@ -58,8 +58,10 @@ def _interval(df: pl.DataFrame, col: str) -> pl.Expr:
                 (pl.col(f"{col}_hi") * 100).round(1),
             )
         )
-        .alias(col)
     )
+    if col == "conversion_from_entry":  # 100% at the entry step by definition: no interval
+        rate = pl.when(pl.col(col) == 1.0).then(pl.lit("100%")).otherwise(rate)
+    return rate.alias(col)
 
 
 def format_result(result: FunnelResult) -> str:
