@@ -219,3 +219,13 @@ def test_deep_long_or_wide_conditions_fail_with_a_named_error():
     ]
     with pytest.raises(SpecError, match="too long"):
         parse_filter("price > 1 AND " * 2000 + "price > 1")
+
+
+def test_a_spec_file_that_is_not_utf8_is_a_named_error(tmp_path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('name = "caf\xe9"\n[[steps]]\nevent = "a"\n'.encode("latin-1"))
+    with pytest.raises(SpecError, match="not UTF-8 text") as err:
+        FunnelSpec.from_toml(bad)
+    assert "latin1.toml" in str(err.value) and "byte 11" in str(err.value)
+    with pytest.raises(SpecError, match="is a folder"):
+        FunnelSpec.from_toml(tmp_path)

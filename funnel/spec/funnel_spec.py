@@ -191,6 +191,16 @@ class FunnelSpec:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise SpecError(f"{path}: spec file not found", hint="check the --spec path") from None
+        except IsADirectoryError:
+            raise SpecError(
+                f"{path}: is a folder, not a spec file", hint="give the .toml file"
+            ) from None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.start + 1]
+            raise SpecError(
+                f"{path}: not UTF-8 text (byte {exc.start}: {bad!r})",
+                hint="save the spec as UTF-8 (TOML files are UTF-8)",
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(
                 f"{path}: not valid TOML: {exc}", hint="check quoting and brackets"
