@@ -260,3 +260,12 @@ def test_ga4_bigquery_json_export_with_text_integers_and_empty_items():
     assert ledger["used"] == 6 and ledger["rejected"] == 0
     assert result.steps["entered"].to_list() == [2, 1, 1, 1, 1]
     assert result.units["converted"].to_list().count(True) == 1
+
+
+def test_nested_values_where_a_key_belongs_are_a_named_error(tmp_path):
+    path = tmp_path / "nested.ndjson"
+    path.write_text(
+        '{"user_id": {"id": "u1"}, "event": "add_to_cart", "timestamp": "2024-05-01T10:00:00Z"}\n'
+    )
+    with pytest.raises(SchemaError, match=r"column 'user_id' \(user_id\) holds nested values"):
+        funnel.analyze(str(path))

@@ -300,6 +300,16 @@ def canonical(
     # a canonical name that is also present as a property must not clash with the rename
     clashes = [dst for dst in renames.values() if dst in names and dst not in renames]
     frame = frame.drop(clashes).rename(renames)
+    schema = frame.collect_schema()
+    for col in ("user_id", "event", "session_id"):
+        if col in schema and schema[col].is_nested():
+            source = mapping.get(col, col)
+            raise SchemaError(
+                f"{files[0] if len(files) == 1 else 'input'}: column '{source}' ({col}) holds "
+                f"nested values ({schema[col]}), not a plain {col}",
+                hint=f"map a plain column, e.g. --map {col}={source}.FIELD (flattened names "
+                "use a dot), or pick the preset of the export",
+            )
     frame, ts_info = normalize_timestamp(
         frame, unit=options.timestamp_unit, timezone=options.timezone, files=files
     )
