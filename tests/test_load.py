@@ -269,3 +269,32 @@ def test_nested_values_where_a_key_belongs_are_a_named_error(tmp_path):
     )
     with pytest.raises(SchemaError, match=r"column 'user_id' \(user_id\) holds nested values"):
         funnel.analyze(str(path))
+
+
+def test_files_of_different_types_and_formats_give_the_clean_files_results(tmp_path):
+    """One dump split into a Parquet file (zoned datetimes), a CSV file (ISO text) and a
+    JSON-lines file (epoch milliseconds, a property as text): the same funnel as the clean
+    file; the ledger notes how each was read and which column became text."""
+    df = pl.read_parquet("sample_events/events.parquet").head(9000)
+    clean = tmp_path / "clean.parquet"
+    df.write_parquet(clean)
+    split = tmp_path / "split"
+    split.mkdir()
+    df.slice(0, 3000).write_parquet(split / "a.parquet")
+    df.slice(3000, 3000).with_columns(
+        pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    ).write_csv(split / "b.csv")
+    df.slice(6000, 3000).with_columns(
+        pl.col("timestamp").dt.epoch("ms"), pl.col("delivery_days").cast(pl.String)
+    ).write_ndjson(split / "c.ndjson")
+    opts = funnel.AnalyzeOptions(causes=False)
+    want = funnel.analyze(str(clean), options=opts)
+    got = funnel.analyze(str(split), options=opts)
+    assert got.steps.equals(want.steps)
+    assert got.timing.equals(want.timing)
+    assert got.units.equals(want.units)
+    ledger = got.ledger.to_dict()
+    assert ledger["used"] == want.ledger.to_dict()["used"]
+    notes = " ".join(ledger["notes"])
+    assert "ISO-8601 text" in notes and "epoch ms" in notes and "datetime in UTC" in notes
+    assert "column 'delivery_days' is Int64 in some files and String in others" in notes

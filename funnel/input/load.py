@@ -13,7 +13,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +21,7 @@ import polars as pl
 from funnel.errors import SchemaError, closest
 from funnel.input.presets import PRESETS, Preset
 from funnel.input.timestamps import TimestampInfo, normalize_timestamp
+from funnel.input.unify import file_schema_key, join_parts, joined_timestamp_info
 
 __all__ = [
     "CANONICAL",
@@ -85,11 +86,12 @@ class LoadedEvents:
     frame: pl.LazyFrame
     files: tuple[str, ...]
     timestamp: TimestampInfo
+    extra: tuple[str, ...] = ()  # how files that disagree on types were joined
 
     def notes(self) -> tuple[str, ...]:
         """What loading inferred, for the ledger."""
         ts = self.timestamp
-        return (f"timestamp: {ts.how} (source type {ts.source_dtype})",)
+        return (f"timestamp: {ts.how} (source type {ts.source_dtype})", *self.extra)
 
 
 def format_of(path: str) -> str | None:
@@ -250,11 +252,30 @@ def scan_events(
                 + ", ".join(sorted(PRESETS)),
             )
         preset = PRESETS[options.preset]
-    frame, schemas = scan_files(files)
+    groups = _groups(files)
+    parts = []
+    for group in groups:  # one group unless the files disagree on types
+        frame, schemas = scan_files(group)
+        if preset is not None:
+            _check_columns(schemas, {c: c for c in preset.required}, preset.name)
+        parts.append(canonical(frame, options, files=tuple(group), schemas=schemas))
+    if len(parts) == 1:
+        return replace(parts[0], files=tuple(files))
+    frame, notes = join_parts([p.frame for p in parts])
+    info = joined_timestamp_info([(p.timestamp, len(p.files)) for p in parts])
+    return LoadedEvents(frame=frame, files=tuple(files), timestamp=info, extra=tuple(notes))
 
-    if preset is not None:
-        _check_columns(schemas, {c: c for c in preset.required}, preset.name)
-    return canonical(frame, options, files=tuple(files), schemas=schemas)
+
+def _groups(files: list[str]) -> list[list[str]]:
+    """Files grouped by format and column types, in first-seen order (reads schemas only;
+    for text formats, as the scan infers them)."""
+    groups: dict[tuple, list[str]] = {}
+    for f in files:
+        fmt = format_of(f) or ""
+        frame, _ = _scan_one_format(fmt, [f])
+        schema = {c: t for c, t in frame.collect_schema().items() if c != "_file"}
+        groups.setdefault((fmt, file_schema_key(schema)), []).append(f)
+    return list(groups.values())
 
 
 def canonical(
