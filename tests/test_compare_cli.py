@@ -41,7 +41,7 @@ def test_cli_compare_formats_and_gate(tmp_path):
     )
     assert quiet.exit_code == 0, quiet.output
     bad = runner.invoke(main, [*base, "--fail-if-worse", "overall"])
-    assert bad.exit_code == 1 and "STEP:THRESHOLD" in bad.output
+    assert bad.exit_code == 2 and "STEP:THRESHOLD" in bad.output  # a usage error
     typo = runner.invoke(main, [*base, "--fail-if-worse", "purchse:1pp"])
     assert typo.exit_code == 1 and "did you mean 'purchase'" in typo.output
     srm = runner.invoke(main, [*base, "--expected-split", "80,20"])
