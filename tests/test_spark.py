@@ -181,3 +181,11 @@ def test_a_fresh_process_keeps_spark_out_of_the_output(tmp_path):
     assert on_spark.stdout == local.stdout
     assert on_spark.stderr == ""
     assert "SparkContext" in log.read_text() or "log level" in log.read_text()
+
+
+def test_files_that_disagree_on_types_are_refused_with_a_named_error(spark, tmp_path):
+    df = pl.read_parquet("sample_events/events.parquet").head(100)
+    df.write_parquet(tmp_path / "a.parquet")
+    df.with_columns(pl.col("delivery_days").cast(pl.String)).write_parquet(tmp_path / "b.parquet")
+    with pytest.raises(funnel.FunnelError, match="disagree on column types"):
+        funnel.spark.analyze(str(tmp_path), spark=spark)

@@ -33,6 +33,7 @@ __all__ = [
     "hive_columns",
     "scan_events",
     "scan_files",
+    "type_groups",
     "user_id_expr",
 ]
 
@@ -252,7 +253,7 @@ def scan_events(
                 + ", ".join(sorted(PRESETS)),
             )
         preset = PRESETS[options.preset]
-    groups = _groups(files)
+    groups = type_groups(files)
     parts = []
     for group in groups:  # one group unless the files disagree on types
         frame, schemas = scan_files(group)
@@ -266,7 +267,7 @@ def scan_events(
     return LoadedEvents(frame=frame, files=tuple(files), timestamp=info, extra=tuple(notes))
 
 
-def _groups(files: list[str]) -> list[list[str]]:
+def type_groups(files: list[str]) -> list[list[str]]:
     """Files grouped by format and column types, in first-seen order (reads schemas only;
     for text formats, as the scan infers them)."""
     groups: dict[tuple, list[str]] = {}
