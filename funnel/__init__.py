@@ -17,7 +17,8 @@ from funnel.results.result import CauseTables, FunnelResult
 from funnel.runners.analyze import AnalyzeOptions, analyze, validate
 from funnel.runners.compare import compare, compare_arms
 from funnel.spec.conditions import parse_filter
-from funnel.spec.funnel_spec import Exclusion, FunnelSpec, SessionOptions, Step, builtin_spec
+from funnel.spec.funnel_spec import Exclusion, FunnelSpec, SessionOptions, Step
+from funnel.spec.shipped import builtin_spec
 from funnel.spec.taxonomy import AttributionOptions, Cause
 from funnel.stats import risk_ratio, wilson_interval
 from funnel.versions.compare import CompareOptions, compare_results

@@ -186,3 +186,10 @@ def test_errors_list_the_datas_own_columns():
     message = str(err.value)
     assert "did you mean 'device'" in message
     assert "_file" not in message and "_reject" not in message and "_timestamp_raw" not in message
+
+
+def test_one_name_where_a_tuple_of_names_is_expected():
+    assert funnel.Step(name="cart", events="add_to_cart").events == ("add_to_cart",)
+    assert funnel.AttributionOptions(drivers="device").drivers == ("device",)
+    cause = funnel.Cause(name="wall", label="Login wall", events="login_wall", show=["x"])
+    assert cause.events == ("login_wall",) and cause.show == ("x",)

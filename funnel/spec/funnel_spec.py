@@ -35,13 +35,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
+from funnel.spec.names import name_tuples
 from funnel.spec.taxonomy import AttributionOptions, Cause, parse_attribution
 from funnel.spec.toml_text import to_toml
 
@@ -50,7 +50,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Exclusion", "FunnelSpec", "SessionOptions", "Step", "builtin_spec"]
+__all__ = ["Exclusion", "FunnelSpec", "SessionOptions", "Step"]
 
 _TOP_KEYS = {
     "name",
@@ -106,6 +106,9 @@ class Step:
     where: Filter | None = None
     same_as: str | None = None  # the step of another version this one is compared with
 
+    def __post_init__(self) -> None:
+        name_tuples(self, "events")
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "event": list(self.events)}
         if self.where is not None:
@@ -122,6 +125,9 @@ class Exclusion:
     events: tuple[str, ...]
     between: tuple[int, int]
     where: Filter | None = None
+
+    def __post_init__(self) -> None:
+        name_tuples(self, "events")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +163,9 @@ class FunnelSpec:
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
     currency: str | None = None
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        name_tuples(self, "hold")
 
     @property
     def step_names(self) -> list[str]:
@@ -380,17 +389,3 @@ class FunnelSpec:
         """The spec as TOML: as it was written (without comments), or from its data."""
         return to_toml(self.source) if self.source else to_toml(self.to_dict())
 
-
-def builtin_spec(name: str = "checkout") -> FunnelSpec:
-    """Load a spec shipped with the package (``checkout`` or ``ecommerce``).
-
-    >>> builtin_spec().step_names
-    ['cart', 'checkout', 'shipping', 'payment', 'purchase']
-    """
-    try:
-        text = resources.files("funnel.spec").joinpath(f"builtin/{name}.toml").read_text("utf-8")
-    except FileNotFoundError:
-        raise SpecError(
-            f"no built-in spec {name!r}", hint="built-ins: checkout, ecommerce"
-        ) from None
-    return FunnelSpec.from_dict(tomllib.loads(text))

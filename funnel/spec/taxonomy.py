@@ -34,6 +34,7 @@ from typing import Any
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
+from funnel.spec.names import name_tuples
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,6 +79,9 @@ class Cause:
     show: tuple[str, ...] = ()
     builtin: bool = False
 
+    def __post_init__(self) -> None:
+        name_tuples(self, "events", "unless_events", "show")
+
     @property
     def cancellable(self) -> bool:
         """Has an ``unless_later`` condition."""
@@ -120,6 +124,9 @@ class AttributionOptions:
     value: str = "value"
     drivers: tuple[str, ...] = tuple(_DRIVERS)
     min_units: int = 20
+
+    def __post_init__(self) -> None:
+        name_tuples(self, "drivers")
 
 
 def _events(value: Any, key: str) -> tuple[str, ...]:
