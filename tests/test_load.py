@@ -298,3 +298,27 @@ def test_files_of_different_types_and_formats_give_the_clean_files_results(tmp_p
     notes = " ".join(ledger["notes"])
     assert "ISO-8601 text" in notes and "epoch ms" in notes and "datetime in UTC" in notes
     assert "column 'delivery_days' is Int64 in some files and String in others" in notes
+
+
+def test_ga360_sessions_export_becomes_one_event_per_hit():
+    """A hand-written `ga_sessions_*` export in BigQuery's JSON shape (INT64 as text, null
+    fields left out), after the schema Google documents: hits become events, the time is
+    visitStartTime + hits.time, checkout steps and the transaction come through."""
+    result = funnel.analyze(
+        str(FIX / "ga360_sessions.ndjson"),
+        options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga360")),
+    )
+    assert result.spec.name == "ga360"  # the preset's default funnel
+    assert result.ledger.to_dict()["used"] == 12  # 6 + 4 + 2 hits
+    assert result.steps["entered"].to_list() == [2, 2, 1, 1, 1]
+    assert result.summary["sessions"] == 3 and result.summary["units_converted"] == 1
+    rows = scan_events(
+        str(FIX / "ga360_sessions.ndjson"), LoadOptions(preset="ga360")
+    ).frame.collect()
+    buy = rows.filter(pl.col("event") == "purchase").row(0, named=True)
+    # 1714557600 s + 150,000 ms; revenue, shipping and tax in millionths of the currency
+    assert buy["timestamp"].timestamp() == 1714557600 + 150
+    assert (buy["value"], buy["shipping"], buy["tax"]) == (39.98, 6.0, 2.0)
+    assert buy["items_count"] == 1 and buy["items_value"] == 33.98
+    assert set(rows["event"]) >= {"page_view", "add_to_cart", "checkout_step_2", "coupon_rejected"}
+    assert rows["session_id"].unique().len() == 3 and "device.deviceCategory" in rows.columns

@@ -25,6 +25,11 @@ snowplow   Snowplow enriched events. ``domain_userid`` -> user_id (Snowplow's
            ``collector_tstamp`` -> timestamp; ``event_name`` -> event, except structured
            events (``event = 'struct'``) whose event is ``se_action``;
            ``domain_sessionid`` -> session_id.
+ga360      Universal Analytics (GA360) ``ga_sessions_*`` export: one row per hit of the
+           nested ``hits``, events from the e-commerce action (``add_to_cart``,
+           ``checkout_step_<n>``, ``purchase``...) or the hit type; see
+           :mod:`funnel.input.ga360`. Its default funnel: cart -> checkout steps 1-3 ->
+           purchase.
 ecommerce  The REES46 public e-commerce dump. ``event_time`` (``2019-10-01 00:00:00
            UTC``) -> timestamp, ``event_type`` -> event, ``user_session`` ->
            session_id; its default funnel is view -> cart -> purchase.
@@ -37,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+
+from funnel.input.ga360 import ga360
 
 __all__ = ["PRESETS", "Preset", "flatten_structs"]
 
@@ -234,6 +241,13 @@ PRESETS: dict[str, Preset] = {
         Preset("segment", ("timestamp",), _segment),
         Preset("amplitude", ("event_time", "event_type"), _amplitude),
         Preset("snowplow", ("domain_userid", "event_name"), _snowplow),
+        Preset(
+            "ga360",
+            ("fullVisitorId", "visitId", "visitStartTime", "hits"),
+            lambda frame: flatten_structs(ga360(frame)),
+            "us",
+            default_spec="ga360",
+        ),
         Preset(
             "ecommerce",
             ("event_time", "event_type", "user_id", "user_session"),

@@ -48,19 +48,19 @@ def format_table(df: pl.DataFrame, pct: tuple[str, ...] = ()) -> str:
 
 
 def _interval(df: pl.DataFrame, col: str) -> pl.Expr:
-    rate = (
-        pl.when(pl.col(col).is_not_null())
-        .then(
-            pl.format(
-                "{}% [{}–{}]",
-                (pl.col(col) * 100).round(1),
-                (pl.col(f"{col}_lo") * 100).round(1),
-                (pl.col(f"{col}_hi") * 100).round(1),
-            )
+    rate = pl.when(pl.col(col).is_not_null()).then(
+        pl.format(
+            "{}% [{}–{}]",
+            (pl.col(col) * 100).round(1),
+            (pl.col(f"{col}_lo") * 100).round(1),
+            (pl.col(f"{col}_hi") * 100).round(1),
         )
     )
     if col == "conversion_from_entry":  # 100% at the entry step by definition: no interval
-        rate = pl.when(pl.col(col) == 1.0).then(pl.lit("100%")).otherwise(rate)
+        first = (
+            pl.col("step_index") == 1 if "step_index" in df.columns else pl.int_range(pl.len()) == 0
+        )
+        rate = pl.when(first & (pl.col(col) == 1.0)).then(pl.lit("100%")).otherwise(rate)
     return rate.alias(col)
 
 

@@ -146,7 +146,7 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v)))
 
 
-def _cell(name: str, v: Any, lo: Any = None, hi: Any = None) -> str:
+def _cell(name: str, v: Any, lo: Any = None, hi: Any = None, *, entry: bool = False) -> str:
     if _missing(v):
         return MISSING
     if isinstance(v, bool):
@@ -155,7 +155,7 @@ def _cell(name: str, v: Any, lo: Any = None, hi: Any = None) -> str:
         return f"{v:,}"
     if isinstance(v, float):
         text = _number(name, v)
-        if name == "conversion_from_entry" and v == 1.0:
+        if name == "conversion_from_entry" and entry:
             return "100%"  # the entry step, by definition: no interval
         if not (_missing(lo) or _missing(hi)):
             text += f" [{_bounds(name, lo, hi)}]"
@@ -180,11 +180,14 @@ def _display(
     hidden = {x for pair in merged.values() if pair for x in pair}
     shown = [c for c in columns if c not in hidden]
     rows = []
-    for r in df.head(max_rows).iter_rows(named=True):  # display: a bounded number of rows
+    for i, r in enumerate(df.head(max_rows).iter_rows(named=True)):  # a bounded display
+        # the entry step: step 1 of a steps table (per segment), else the first row
+        entry = r["step_index"] == 1 if "step_index" in r else i == 0
         row = []
         for c in shown:
             pair = merged[c]
-            row.append(_cell(c, r[c], *(r[x] for x in pair) if pair else ()))
+            bounds = [r[x] for x in pair] if pair else []
+            row.append(_cell(c, r[c], *bounds, entry=entry and r[c] == 1.0))
         rows.append(row)
     return shown, [header(c, currency) for c in shown], rows
 

@@ -17,7 +17,7 @@ __all__ = ["builtin_spec"]
 
 
 def builtin_spec(name: str = "checkout") -> FunnelSpec:
-    """Load a spec shipped with the package (``checkout`` or ``ecommerce``).
+    """Load a spec shipped with the package (``checkout``, ``ecommerce`` or ``ga360``).
 
     >>> builtin_spec().step_names
     ['cart', 'checkout', 'shipping', 'payment', 'purchase']
@@ -26,6 +26,6 @@ def builtin_spec(name: str = "checkout") -> FunnelSpec:
         text = resources.files("funnel.spec").joinpath(f"builtin/{name}.toml").read_text("utf-8")
     except FileNotFoundError:
         raise SpecError(
-            f"no built-in spec {name!r}", hint="built-ins: checkout, ecommerce"
+            f"no built-in spec {name!r}", hint="built-ins: checkout, ecommerce, ga360"
         ) from None
     return FunnelSpec.from_dict(tomllib.loads(text))
