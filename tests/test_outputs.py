@@ -164,3 +164,11 @@ def test_the_same_input_gives_the_same_bytes_in_fresh_processes(tmp_path):
         assert run.returncode == 0, run.stderr.decode()[-2000:]
         outs.append(run.stdout)
     assert outs[0] == outs[1] and len(outs[0]) > 100_000
+
+
+def test_the_library_refuses_rejects_onto_an_input_too(dump):
+    before = _sum(dump / "events.parquet")
+    path = str(dump / "events.parquet")
+    with pytest.raises(funnel.FunnelError, match="is one of the input files"):
+        funnel.analyze(path, options=funnel.AnalyzeOptions(rejects_path=path))
+    assert _sum(dump / "events.parquet") == before

@@ -19,7 +19,7 @@ from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions, mark_rejects
-from funnel.outputs import atomic_path, write_table
+from funnel.outputs import atomic_path, check_outputs, write_table
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
@@ -201,6 +201,9 @@ def _run(
     reduce: Callable[[list[Partials]], T],
     progress: BucketProgress | None,
 ) -> T:
+    if options.rejects_path:  # before any work: it may not touch the inputs
+        inputs = [f for f in prepared.files if f != "<frame>"]
+        check_outputs({"rejects_path": options.rejects_path}, inputs, {})
     memory = parse_size(options.memory) if options.memory is not None else default_memory()
     rows = estimate_rows(prepared.frame, () if prepared.files == ("<frame>",) else prepared.files)
     run = choose_run(rows, memory, options.buckets)

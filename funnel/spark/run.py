@@ -24,6 +24,7 @@ import polars as pl
 from funnel.errors import FunnelError
 from funnel.input.load import discover_files, format_of, scan_files, type_groups
 from funnel.input.timestamps import infer_unit
+from funnel.outputs import check_outputs
 from funnel.runners.analyze import (
     AnalyzeOptions,
     bucket_plan,
@@ -186,6 +187,9 @@ def run_on_spark(
     if numeric and load.timestamp_unit is None and not isinstance(spark_input.local, list):
         unit, prepared = _timestamp_unit(spark_input, replace(options, load=load), prepared)
     plan = bucket_plan(prepared, spec, options, causes=options.causes)
+    if options.rejects_path:  # before any work: it may not touch the inputs
+        local = [f for f in spark_input.files if f != "<frame>"]
+        check_outputs({"rejects_path": options.rejects_path}, local, {})
     buckets = _buckets(spark, spark_input, options)
     narrow = dict(bucket_rows(prepared.frame, plan, 1).drop("_bucket").collect_schema())
     now = dt.datetime.now(dt.timezone.utc)
