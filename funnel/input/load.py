@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "discover_files",
     "format_of",
     "hive_columns",
+    "is_reserved",
     "scan_events",
     "scan_files",
     "type_groups",
@@ -175,6 +177,12 @@ def _scan_one_format(fmt: str, files: list[str]) -> tuple[pl.LazyFrame, dict[str
     except SchemaError:
         raise
     except Exception as exc:  # polars raises many types for unreadable files
+        if "_file" in str(exc) and "conflicts" in str(exc):
+            raise SchemaError(
+                f"{files[0] if len(files) == 1 else fmt + ' files'}: column '_file' has the "
+                "name of one of funnel's own columns",
+                hint="rename the column in the data (or drop it) before the analysis",
+            ) from None
         raise SchemaError(
             f"{files[0] if len(files) == 1 else fmt + ' files'}: cannot read: {exc}",
             hint="check that the file is complete and of the type its name says",
@@ -195,6 +203,26 @@ def _check_columns(schemas: dict[str, list[str]], needed: Mapping[str, str], whe
                     f"columns found: {', '.join(cols) or '(none)'}",
                     hint=hint,
                 )
+
+
+# the engine's own column names (engine/, causes/, runners/); a data column may not use them
+RESERVED = frozenset(
+    "_bucket _ch _cm _code _collision _conv _detail _dup _entry _event _exit_end _exit_sid "
+    "_file _first _furthest _g _gend _gfirst _gstart _i _k _key _last _mask _names _new _p "
+    "_pany _pe _pos _priority _read _reject _se _seen _session_end _session_start _sid "
+    "_step_total _stepidx _t_entry _timestamp_raw _uh _unit _units _user _v _value _vs".split()
+)
+_RESERVED_NUMBERED = re.compile(r"^_(c|e|l|m|n|p|r|s|ts|x|exit_end|exit_sid)\d+$")
+
+
+def is_reserved(name: str) -> bool:
+    """Whether a data column's name is one of the engine's own (:data:`RESERVED`, or one of
+    its numbered families such as ``_c0``).
+
+    >>> is_reserved("_k"), is_reserved("_c12"), is_reserved("_ltv_USD"), is_reserved("price")
+    (True, True, False, False)
+    """
+    return name in RESERVED or bool(_RESERVED_NUMBERED.match(name))
 
 
 def user_id_expr(dtype: pl.DataType) -> pl.Expr:
@@ -323,6 +351,13 @@ def canonical(
     clashes = [dst for dst in renames.values() if dst in names and dst not in renames]
     frame = frame.drop(clashes).rename(renames)
     schema = frame.collect_schema()
+    reserved = [c for c in schema if c != "_file" and is_reserved(c)]
+    if reserved:  # a data column would be overwritten by one of the engine's own
+        raise SchemaError(
+            f"{files[0] if len(files) == 1 else 'input'}: column '{reserved[0]}' has the name "
+            "of one of funnel's own columns",
+            hint="rename the column in the data (or drop it) before the analysis",
+        )
     for col in ("user_id", "event", "session_id"):
         if col in schema and schema[col].is_nested():
             source = mapping.get(col, col)

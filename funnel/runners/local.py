@@ -235,6 +235,15 @@ def _collect(
             f"out of memory in bucket {len(parts) + 1} of {run.buckets}",
             hint="give a smaller --memory (more, smaller buckets) or more memory",
         ) from None
+    except (pl.exceptions.ComputeError, pl.exceptions.DuplicateError) as exc:
+        # a row the reader cannot take (a ragged CSV line, bytes that are not UTF-8)
+        where = plan.files[0] if len(plan.files) == 1 else "the input"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FunnelError(
+            f"{where}: cannot read every row: {first}",
+            hint="a line with more fields than the header, or text that is not UTF-8: fix or "
+            "remove it (the file is left as it is)",
+        ) from None
     if not parts:  # no rows at all: the empty tables still come from one (empty) bucket
         parts.append(map_bucket(frame.clear(), plan))
     return parts
