@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import click
 
-from funnel.errors import FunnelError
+from funnel.errors import FunnelError, first_line
 from funnel.render.terminal import safe_output
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_WORSE", "Commands", "echo", "first_line", "usage"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_WORSE", "Commands", "echo", "usage"]
 
 EXIT_WORSE = 3
 EXIT_INTERRUPTED = 130
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def usage(parse, value, param: click.Parameter):
@@ -52,7 +47,7 @@ class Commands(click.Group):
             raise
         except Exception as exc:  # a bug: say so in one line, never a traceback
             echo(
-                f"error: unexpected {type(exc).__name__}: {first_line(exc)} (hint: this is a "
+                f"error: unexpected {type(exc).__name__}: {first_line(exc, '')} (hint: this is a "
                 "bug in funnel; please report it with the command you ran)",
                 err=True,
             )

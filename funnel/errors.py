@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["FunnelError", "SchemaError", "SpecError", "closest"]
+__all__ = ["FunnelError", "SchemaError", "SpecError", "closest", "first_line"]
 
 
 class FunnelError(Exception):
@@ -58,3 +58,16 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     if best is not None:
         return f"did you mean '{best}'?"
     return "valid choices: " + ", ".join(repr(c) for c in choices)
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of an exception's message (a library's error can run to pages), or
+    ``default`` (the exception's type name unless given) when it has none.
+
+    >>> first_line(ValueError("bad value\\n  at line 3")), first_line(KeyError())
+    ('bad value', 'KeyError')
+    """
+    lines = str(exc).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(exc).__name__ if default is None else default

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from funnel.errors import FunnelError
+from funnel.errors import FunnelError, first_line
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
 
 __all__ = [
@@ -238,9 +238,8 @@ def _collect(
     except (pl.exceptions.ComputeError, pl.exceptions.DuplicateError) as exc:
         # a row the reader cannot take (a ragged CSV line, bytes that are not UTF-8)
         where = plan.files[0] if len(plan.files) == 1 else "the input"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FunnelError(
-            f"{where}: cannot read every row: {first}",
+            f"{where}: cannot read every row: {first_line(exc)}",
             hint="a line with more fields than the header, or text that is not UTF-8: fix or "
             "remove it (the file is left as it is)",
         ) from None

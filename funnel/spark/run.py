@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import polars as pl
 
-from funnel.errors import FunnelError
+from funnel.errors import FunnelError, first_line
 from funnel.input.load import discover_files, format_of, scan_files, type_groups
 from funnel.input.timestamps import infer_unit
 from funnel.outputs import check_outputs
@@ -214,7 +214,7 @@ def run_on_spark(
         raise
     except Exception as exc:  # a failed Spark job: its first line, not a Java trace
         raise FunnelError(
-            f"the Spark job failed: {_first_line(exc)}",
+            f"the Spark job failed: {_task_error(exc)}",
             hint="run with the local engine to see the error there, or read Spark's log",
         ) from exc
     return result
@@ -275,9 +275,10 @@ def _write_rejects(
     write_rejects(rejected.cast(schema, strict=False).lazy(), path)  # type: ignore[arg-type]
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    for line in text.splitlines():  # Python errors in a task: the last "Error:" line
-        if "Error: " in line and not line.startswith("\t"):
-            text = line.strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _task_error(exc: Exception) -> str:
+    """A failed Spark job's message: a Python error in a task is the last "...Error: ..."
+    line of the worker's traceback; otherwise the first line."""
+    lines = [
+        ln.strip() for ln in str(exc).splitlines() if "Error: " in ln and not ln.startswith("\t")
+    ]
+    return lines[-1] if lines else first_line(exc)

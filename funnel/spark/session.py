@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from funnel.errors import FunnelError
+from funnel.errors import FunnelError, first_line
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -109,9 +109,8 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         with _stderr_to(log):
             return builder.getOrCreate()
     except Exception as exc:  # Java missing, a bad master URL, a port in use...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise FunnelError(
-            f"could not start Spark ({master or 'spark-submit'}): {first}",
+            f"could not start Spark ({master or 'spark-submit'}): {first_line(exc)}",
             hint="check that Java 17 or 21 is installed and the --spark-master URL"
             + (f"; Spark's log: {log}" if log else ""),
         ) from exc

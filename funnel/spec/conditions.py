@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from funnel.errors import SpecError
+from funnel.errors import SpecError, first_line
 
 __all__ = ["Filter", "parse_filter"]
 
@@ -87,7 +87,7 @@ class Filter:
             out = empty.schema["c"]
         except Exception as exc:  # polars' own words: "cannot compare string with ..."
             raise SpecError(
-                f"{self.key}: {_short(self.text)} cannot run on this data: {_first_line(exc)}",
+                f"{self.key}: {_short(self.text)} cannot run on this data: {first_line(exc)}",
                 hint="compare text with 'quoted text' and numbers with numbers",
             ) from None
         if out not in (pl.Boolean, pl.Null):
@@ -102,10 +102,6 @@ MAX_LENGTH = 20_000  # characters of one condition
 
 def _short(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _as_doubles(text: str) -> str:
@@ -155,7 +151,7 @@ def parse_filter(text: str, *, key: str = "where") -> Filter:
         plan = expr.meta.serialize(format="json")
     except Exception as exc:  # polars' parser limits nesting itself (no RecursionError)
         raise SpecError(
-            f"{key}: cannot read {_short(text)}: {_first_line(exc)[:200]}", hint=_EXAMPLE
+            f"{key}: cannot read {_short(text)}: {first_line(exc)[:200]}", hint=_EXAMPLE
         ) from None
     if "SubPlan" in plan or "_POLARS_TMP" in plan:  # a second guard: no subquery at all
         raise SpecError(f"{key}: subqueries are not allowed in a condition", hint=_EXAMPLE)
