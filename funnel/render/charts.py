@@ -92,7 +92,6 @@ def _figure(width: float, height: float) -> Figure:
     return _figure_class()(figsize=(width, height), layout="constrained")
 
 
-
 def funnel_chart(result: FunnelResult) -> Figure:
     """Units entering each step as bars, with the drop-off between steps.
 
@@ -255,8 +254,10 @@ def breakdown_chart(result: FunnelResult, by: str | None = None) -> Figure:
         raise FunnelError(f"the breakdown has no column '{by}'", hint=f"one of {columns}")
     table = breakdown_table(result.units, result.spec, [by])  # by this column alone
     first = table.filter(pl.col("step_index") == pl.col("step_index").min())
-    sizes = first.group_by(by).agg(pl.col("entered").sum()).sort(
-        ["entered", by], descending=[True, False], nulls_last=True
+    sizes = (
+        first.group_by(by)
+        .agg(pl.col("entered").sum())
+        .sort(["entered", by], descending=[True, False], nulls_last=True)
     )
     values = sizes[by].head(SMALL_MULTIPLES).to_list()
     cols = min(3, len(values))

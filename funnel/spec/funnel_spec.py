@@ -388,4 +388,3 @@ class FunnelSpec:
     def to_toml(self) -> str:
         """The spec as TOML: as it was written (without comments), or from its data."""
         return to_toml(self.source) if self.source else to_toml(self.to_dict())
-
