@@ -29,8 +29,8 @@ from funnel.cli_options import (
     shares,
     spec_option,
     trend_option,
-    write_frame,
 )
+from funnel.outputs import write_table
 from funnel.render.progress import Progress
 from funnel.render.report import write_report
 from funnel.render.text import format_causes, format_comparison, format_result
@@ -89,7 +89,7 @@ def analyze_cmd(
         options = replace(options, causes=not no_causes)
         result = engine().analyze(list(events), spec, options, progress=bar.buckets)
         if sessions_out:
-            write_frame(result.units, sessions_out)
+            write_table(result.units, sessions_out)
         if html_out:
             write_report(html_out, result, inputs=list(events))
     text = {"json": result.to_json, "markdown": result.to_markdown}.get(fmt)
@@ -140,9 +140,9 @@ def causes_cmd(
         result = engine().analyze(list(events), spec, options, progress=bar.buckets)
     causes = result.causes
     if evidence_out:
-        write_frame(causes.evidence, evidence_out)
+        write_table(causes.evidence, evidence_out)
     if sessions_out:
-        write_frame(result.units, sessions_out)
+        write_table(result.units, sessions_out)
     echo(causes.to_json() if fmt == "json" else format_causes(causes))
 
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-import polars as pl
 
 from funnel.errors import FunnelError
 from funnel.input.load import CANONICAL, LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
-from funnel.outputs import check_outputs, write_table
+from funnel.outputs import check_outputs
 from funnel.runners.analyze import AnalyzeOptions, analyze, validate
 from funnel.runners.compare import compare
 from funnel.runners.local import parse_size
@@ -37,7 +36,6 @@ __all__ = [
     "shares",
     "spec_option",
     "trend_option",
-    "write_frame",
 ]
 
 
@@ -356,11 +354,6 @@ def period(text: str) -> tuple[str, str]:
         raise click.BadParameter(f"{text!r}: expected START..END, e.g. 2024-05-01..2024-05-08")
     start, end = text.split("..", 1)
     return start, end
-
-
-def write_frame(df: pl.DataFrame, path: str) -> None:
-    """Write a table in the format its name says, whole or not at all."""
-    write_table(df, path)
 
 
 def check_run_outputs(events, **outputs: str | None) -> None:

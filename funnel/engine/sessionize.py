@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from funnel.input.validate import MARKS
+
 __all__ = [
     "SessionizeOptions",
     "carried_columns",
@@ -43,7 +45,7 @@ __all__ = [
     "sort_keys",
 ]
 
-_INTERNAL = ("_file", "_reject", "_timestamp_raw", "_ch")
+_INTERNAL = (*MARKS, "_ch")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-__all__ = ["REJECT_REASONS", "ValidateOptions", "mark_rejects"]
+__all__ = ["MARKS", "REJECT_REASONS", "ValidateOptions", "mark_rejects"]
+
+# the columns every row carries after loading and validation, beside the data's own
+MARKS = ("_file", "_reject", "_timestamp_raw")
 
 REJECT_REASONS = ("null_user", "null_event", "bad_timestamp", "future_timestamp", "before_floor")
 

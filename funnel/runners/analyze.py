@@ -18,7 +18,7 @@ import polars as pl
 from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
-from funnel.input.validate import ValidateOptions, mark_rejects
+from funnel.input.validate import MARKS, ValidateOptions, mark_rejects
 from funnel.outputs import atomic_path, check_outputs, write_table
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
@@ -32,6 +32,7 @@ from funnel.runners.local import (
     run_buckets,
 )
 from funnel.spec import FunnelSpec, builtin_spec
+from funnel.spec.names import name_tuples
 
 __all__ = [
     "LEDGER_ONLY",
@@ -63,7 +64,6 @@ Source = (
     | pl.LazyFrame
     | ArrowStream
 )
-INTERNAL = ("_file", "_reject", "_timestamp_raw")  # marks every row carries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,11 +91,7 @@ class AnalyzeOptions:
     tmp_dir: str | None = None
 
     def __post_init__(self) -> None:
-        # one column given as text, or a list: the tuple of columns it means
-        if isinstance(self.by, str):
-            object.__setattr__(self, "by", (self.by,))
-        elif not isinstance(self.by, tuple):
-            object.__setattr__(self, "by", tuple(self.by))
+        name_tuples(self, "by")  # one column given as text, or a list
 
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
@@ -134,7 +130,7 @@ def prepare(
 
 
 def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
-    names = [n for n in names if n not in INTERNAL]  # the data's own columns
+    names = [n for n in names if n not in MARKS]  # the data's own columns
     for col, where in wanted.items():
         if col not in names:
             near = closest(col, names)
@@ -174,7 +170,7 @@ def bucket_plan(
     _check_columns(names, wanted)
     # built-in causes may read columns the data lacks: those read as null
     nulls = {c: pl.Null() for c in spec.cause_columns() if c not in schema} if causes else {}
-    own = {c: t for c, t in schema.items() if c not in INTERNAL}
+    own = {c: t for c, t in schema.items() if c not in MARKS}
     for condition in spec.conditions(causes=causes):
         condition.check({**own, **nulls})
     if spec.sessions.use_column and "session_id" not in names:
@@ -182,11 +178,10 @@ def bucket_plan(
             "sessions.use_column is set but the data has no session_id column",
             hint="map one with --map session_id=COLUMN or drop use_column",
         )
-    data = [c for c in names if c not in ("_reject", "_timestamp_raw", "_file")]
     return BucketPlan(
         spec=spec,
-        names=frozenset(data),
-        text=frozenset(c for c in data if schema[c] == pl.String),
+        names=frozenset(own),
+        text=frozenset(c for c, t in own.items() if t == pl.String),
         files=prepared.files,
         by=tuple(options.by),
         causes=causes,

@@ -38,6 +38,7 @@ from funnel.engine.tables import (
     trend_table,
     units_table,
 )
+from funnel.input.validate import MARKS
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
 from funnel.spec import FunnelSpec
@@ -52,8 +53,6 @@ __all__ = [
     "reduce_partials",
     "sorted_concat",
 ]
-
-_MARKS = ("_file", "_reject", "_timestamp_raw")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,7 +127,7 @@ def bucket_rows(rows: pl.LazyFrame, plan: BucketPlan, buckets: int) -> pl.LazyFr
     """Marked rows narrowed to what :func:`map_bucket` reads, with their ``_bucket``: the
     columns of :meth:`BucketPlan.columns`, ``_file``, ``_reject`` and ``_ch``, the content
     hash over every data column (so exact duplicates stay exact)."""
-    data = [c for c in rows.collect_schema().names() if c not in _MARKS]
+    data = [c for c in rows.collect_schema().names() if c not in MARKS]
     return rows.select(
         *plan.columns(),
         "_file",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from funnel.results.comparison import Comparison
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
-from funnel.runners.analyze import LEDGER_ONLY, AnalyzeOptions, default_spec
+from funnel.runners.analyze import LEDGER_ONLY, AnalyzeOptions, default_spec, load_options
 from funnel.runners.bucket import reduce_ledger, reduce_partials
 from funnel.runners.compare import compare_with
 from funnel.runners.local import BucketProgress
@@ -76,10 +76,7 @@ def validate(
     from funnel.spark.run import run_on_spark
 
     options = replace(options or AnalyzeOptions(), by=(), causes=False)
-    if spec is not None:  # only its [columns] mapping matters
-        options = replace(
-            options, load=replace(options.load, mapping={**spec.columns, **options.load.mapping})
-        )
+    options = replace(options, load=load_options(options, spec))  # the spec's [columns]
     return run_on_spark(
         spark or spark_session(),
         source,
