@@ -45,6 +45,7 @@ class Progress:
         self._task: Any = None
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._done, self._total = 0, None  # buckets, once the run reports them
 
     def stage(self, label: str) -> None:
         """Say what is being done now."""
@@ -91,8 +92,7 @@ class Progress:
             refresh_per_second=max(1.0, 1 / self.interval),
         )
         with self._lock:
-            total = getattr(self, "_total", None)
-            self._task = bar.add_task(self.label, total=total, completed=getattr(self, "_done", 0))
+            self._task = bar.add_task(self.label, total=self._total, completed=self._done)
             bar.start()
             self._bar = bar
             self.shown = True
