@@ -296,13 +296,20 @@ def scan_events(
 
 
 def type_groups(files: list[str]) -> list[list[str]]:
-    """Files grouped by format and column types, in first-seen order (reads schemas only;
-    for text formats, as the scan infers them)."""
+    """Files grouped by format and column types, in first-seen order (reads Parquet
+    footers, and for text formats the types the scan infers)."""
     groups: dict[tuple, list[str]] = {}
     for f in files:
         fmt = format_of(f) or ""
-        frame, _ = _scan_one_format(fmt, [f])
-        schema = {c: t for c, t in frame.collect_schema().items() if c != "_file"}
+        if fmt == "parquet":  # the footer's schema; hive folders are typed by the joint scan
+            try:
+                schema = dict(pl.read_parquet_schema(f))
+            except Exception:  # unreadable: the scan of its group says why, naming the file
+                schema = {}
+            schema |= dict.fromkeys(hive_columns(f), pl.String())
+        else:  # text formats: the types the scan infers
+            frame, _ = _scan_one_format(fmt, [f])
+            schema = {c: t for c, t in frame.collect_schema().items() if c != "_file"}
         groups.setdefault((fmt, file_schema_key(schema)), []).append(f)
     return list(groups.values())
 
