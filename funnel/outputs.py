@@ -86,17 +86,31 @@ def check_outputs(
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """A temporary path beside ``path``, renamed onto it when the block ends without an
-    error; removed otherwise (also on Ctrl-C). A full disk leaves the old file intact."""
+    error; removed otherwise (also on Ctrl-C). A full disk leaves the old file intact and
+    is a :class:`FunnelError` naming the file."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
-    os.close(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent or "."
+        )
+        os.close(fd)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _cannot_write(path, exc) from None
         raise
+
+
+def _cannot_write(path: str | os.PathLike[str], exc: OSError) -> FunnelError:
+    return FunnelError(
+        f"{path}: cannot write: {exc.strerror or exc}", hint="check the disk and the folder"
+    )
 
 
 def _as_json_text(df: pl.DataFrame) -> pl.DataFrame:
@@ -118,17 +132,12 @@ def write_table(df: pl.DataFrame, path: str) -> None:
     low = path.lower()
     if not low.endswith(TABLE_FORMATS):
         raise FunnelError(f"{path}: unknown output type", hint="use " + ", ".join(TABLE_FORMATS))
-    try:
-        with atomic_path(path) as tmp:
-            if low.endswith(".parquet"):
-                df.write_parquet(tmp)
-            elif low.endswith((".ndjson", ".jsonl")):
-                df.write_ndjson(tmp)
-            elif low.endswith(".json"):
-                df.write_json(tmp)
-            else:
-                _as_json_text(df).write_csv(tmp)
-    except OSError as exc:
-        raise FunnelError(
-            f"{path}: cannot write: {exc.strerror or exc}", hint="check the disk and the folder"
-        ) from None
+    with atomic_path(path) as tmp:
+        if low.endswith(".parquet"):
+            df.write_parquet(tmp)
+        elif low.endswith((".ndjson", ".jsonl")):
+            df.write_ndjson(tmp)
+        elif low.endswith(".json"):
+            df.write_json(tmp)
+        else:
+            _as_json_text(df).write_csv(tmp)

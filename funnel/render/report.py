@@ -14,7 +14,6 @@ from typing import Any
 
 import polars as pl
 
-from funnel.errors import FunnelError
 from funnel.outputs import atomic_path
 from funnel.render import charts
 from funnel.render.markdown import headline
@@ -185,11 +184,6 @@ def write_report(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     """Write :func:`render_html` to ``path`` (UTF-8); returns the path."""
     out = Path(path)
     page = render_html(*args, **kwargs)  # all of it before the file is touched
-    try:
-        with atomic_path(out) as tmp:
-            Path(tmp).write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise FunnelError(
-            f"{out}: cannot write: {exc.strerror or exc}", hint="check the disk"
-        ) from None
+    with atomic_path(out) as tmp:  # a failed write is a FunnelError naming the file
+        Path(tmp).write_text(page, encoding="utf-8")
     return out
