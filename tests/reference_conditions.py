@@ -176,5 +176,5 @@ def holds(text: str, row: dict[str, Any]) -> bool:
     """Whether the condition ``text`` is true on ``row`` (unknown counts as not)."""
     ev = _Eval(text, row)
     out = ev.or_()
-    assert ev.peek() is None, f"unread: {ev.t[ev.i:]}"
+    assert ev.peek() is None, f"unread: {ev.t[ev.i :]}"
     return out is True

@@ -1,68 +1,59 @@
-"""Hostile inputs, generated here as small files: each gets a named error that says which
-file and why (exit 1), or an exact ledger; none reaches the top-level handler's
-"unexpected" message, none prints a traceback, and no input file changes."""
+"""The hostile-input corpus (tests/hostile_corpus.py), run through the CLI: each case gets
+the exact ledger or the named error its rule says; none reaches the top-level handler's
+"unexpected" message or prints a traceback; no input file changes and nothing is left
+beside them."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
 from click.testing import CliRunner
 
 from funnel.cli import main
+from tests.hostile_corpus import Fails, Ledger, all_cases
 
-HEAD = "user_id,event,timestamp\n"
-GOOD = "u1,add_to_cart,2024-05-01T10:00:00Z\n"
-
-CORPUS = {
-    # name: (bytes, what the error says)
-    "ragged.csv": (
-        (HEAD + GOOD + "u1,begin_checkout,2024-05-01T10:01:00Z,EXTRA\n").encode(),
-        "cannot read every row",
-    ),
-    "latin1.csv": (
-        (HEAD + "u1,caf\xe9,2024-05-01T10:00:00Z\n").encode("latin-1"),
-        "cannot read every row",
-    ),
-    "broken.ndjson": (
-        b'{"user_id":"u1","event":"a","timestamp":"2024-05-01T10:00:00Z"}\n'
-        b'{"user_id":"u1","event":\n',
-        "cannot read",
-    ),
-    "empty.csv": (b"", "cannot read"),
-    "garbage.parquet": (bytes(range(256)) * 3, "cannot read"),
-    "reserved_file.csv": (("_file," + HEAD.strip() + "\nx," + GOOD).encode(), "'_file'"),
-    "reserved_k.csv": ((HEAD.strip() + ",_k\n" + GOOD.strip() + ",1\n").encode(), "'_k'"),
-    "nested.ndjson": (
-        b'{"user_id":{"id":1},"event":"a","timestamp":"2024-05-01T10:00:00Z"}\n',
-        "nested values",
-    ),
-    "no_user.csv": (b"visitor,event,timestamp\nu1,a,2024-05-01T10:00:00Z\n", "'user_id'"),
-    "epochs.csv": (b"user_id,event,timestamp\nu1,a,5\nu1,b,1714557600000\n", "one unit"),
-}
+CASES = {case.name: case for case in all_cases()}
 
 
-def _sum(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sums(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("name", sorted(CORPUS))
-def test_each_hostile_file_gets_a_named_error(tmp_path, name):
-    data, says = CORPUS[name]
-    path = tmp_path / name
-    path.write_bytes(data)
-    before = _sum(path)
-    res = CliRunner().invoke(main, ["analyze", str(path), "-q"])
-    assert res.exit_code == 1, res.output
-    assert res.output.startswith("error: ") and says in res.output, res.output
-    assert "unexpected" not in res.output and "Traceback" not in res.output
-    assert _sum(path) == before and os.listdir(tmp_path) == [name]
+def test_the_corpus_is_large_and_every_kind_is_there():
+    assert len(CASES) >= 200
+    prefixes = {name.split("-")[0] for name in CASES}
+    assert {"csv", "json", "late", "latin1", "reserved", "nested", "option"} <= prefixes
 
 
-def test_a_truncated_last_line_is_rejected_not_used(tmp_path):
-    path = tmp_path / "truncated.csv"
-    path.write_text(HEAD + GOOD + "u1,begin_che")  # the export stopped mid-line
-    res = CliRunner().invoke(main, ["validate", str(path), "--format", "json", "-q"])
-    assert res.exit_code == 0, res.output
-    assert '"used": 1' in res.output and '"bad_timestamp": 1' in res.output
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_case(tmp_path, name):
+    case = CASES[name]
+    for file, data in case.files.items():
+        (tmp_path / file).write_bytes(data)
+    before = _sums(tmp_path)
+    args = [a.replace("{dir}", str(tmp_path)) for a in case.args]
+    if isinstance(case.expect, Ledger):
+        args += ["--format", "json", "-q"]
+    res = CliRunner().invoke(main, args)
+    assert "Traceback" not in res.output and "unexpected" not in res.output, res.output
+    if isinstance(case.expect, Fails):
+        assert res.exit_code == case.expect.exit_code, res.output
+        assert case.expect.text in res.output, res.output
+        if res.exit_code == 1:  # a named error is one line (usage errors are click's)
+            assert len(res.output.strip().splitlines()) == 1, res.output
+    else:
+        assert res.exit_code == 0, res.output
+        ledger = json.loads(res.output)
+        want = case.expect
+        rejected = sum(want.rejected.values())
+        assert ledger["used"] == want.used, ledger
+        assert ledger["duplicates"] == want.duplicates, ledger
+        assert ledger["rejected_by_reason"] == want.rejected, ledger
+        assert ledger["rows"] == want.used + want.duplicates + rejected, ledger
+        if want.line is not None:
+            assert any(f"the first at line {want.line}" in n for n in ledger["notes"]), ledger
+    assert _sums(tmp_path) == before  # no input changed, nothing written beside them
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import polars as pl
 import pytest
@@ -80,8 +81,9 @@ def _mixed_dump(folder) -> None:
     for i in range(3):  # overlapping: the shared rows are duplicates across files
         df.slice(i * 1990, 2000).write_csv(folder / f"day-{i}.csv")
     extra = df.slice(6000, 40).vstack(df.slice(0, 5))
-    extra = extra.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(None)
-                               .otherwise(pl.col("user_id")).alias("user_id"))
+    extra = extra.with_columns(
+        pl.when(pl.int_range(pl.len()) < 3).then(None).otherwise(pl.col("user_id")).alias("user_id")
+    )
     extra.head(30).write_ndjson(folder / "late-0.ndjson")
     extra.tail(25).write_ndjson(folder / "late-1.ndjson")
 
@@ -95,11 +97,18 @@ def test_the_ledger_and_rejects_of_files_in_several_formats(spark, tmp_path, fmt
     local = funnel.analyze(pattern, options=opts)
     spark_opts = funnel.AnalyzeOptions(rejects_path=str(tmp_path / "spark.csv"), buckets=3)
     on_spark = funnel.spark.analyze(pattern, options=spark_opts, spark=spark)
-    assert on_spark.ledger.to_dict() == local.ledger.to_dict()
+    # Spark's readers do not say on which line of a text file a row is: the local engine's
+    # notes and rejects say it besides the same counts and rows (docs/spark.md)
+    located = [n for n in local.ledger.notes if "the first at line" in n]
+    assert located and all(n not in on_spark.ledger.notes for n in located)
+    unlocated = replace(local, ledger=replace(local.ledger, notes=on_spark.ledger.notes))
+    assert on_spark.ledger.to_dict() == unlocated.ledger.to_dict()
     assert local.ledger.to_dict()["duplicates"] > 0
-    assert _json(on_spark) == _json(local)
+    assert _json(on_spark) == _json(unlocated)
     # the same rejected rows (Spark returns them in its own order)
-    rejected = [pl.read_csv(tmp_path / f"{n}.csv").sort(pl.all()) for n in ("local", "spark")]
+    rejected = [pl.read_csv(tmp_path / f"{n}.csv") for n in ("local", "spark")]
+    assert rejected[0]["line"].is_not_null().all()
+    rejected = [r.drop("line", "problem", strict=False).sort(pl.all()) for r in rejected]
     assert rejected[0].height > 0
     assert rejected[1].equals(rejected[0])
 

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
 
-from funnel.errors import SchemaError, closest
+from funnel.errors import SchemaError, closest, first_line
 from funnel.input.presets import PRESETS, Preset
+from funnel.input.reserved import check_names, is_reserved
+from funnel.input.text import (
+    TEXT_MARKS,
+    scan_csv_file,
+    scan_ndjson_file,
+    unreadable,
+    unreadable_hint,
+)
 from funnel.input.timestamps import TimestampInfo, normalize_timestamp
 from funnel.input.unify import file_schema_key, join_parts, joined_timestamp_info
 
@@ -157,34 +164,31 @@ def _scan_one_format(fmt: str, files: list[str]) -> tuple[pl.LazyFrame, dict[str
     try:
         if fmt == "parquet":
             schemas = {f: [*pl.read_parquet_schema(f), *hive_columns(f)] for f in files}
+            for f, names in schemas.items():
+                check_names(f, names)
             hive = any(hive_columns(f) for f in files)
             frame = pl.scan_parquet(
                 files, hive_partitioning=hive, include_file_paths="_file", missing_columns="insert"
             )
             return frame, schemas
         frames, schemas = [], {}
-        for f in files:
+        for f in files:  # row by row, malformed rows marked (see funnel.input.text)
             if fmt == "csv":
-                sep = "\t" if f.lower().endswith(".tsv") else ","
-                lf = pl.scan_csv(
-                    f, separator=sep, infer_schema_length=10_000, include_file_paths="_file"
-                )
+                lf = scan_csv_file(f, "\t" if f.lower().endswith(".tsv") else ",")
             else:
-                lf = pl.scan_ndjson(f, infer_schema_length=10_000, include_file_paths="_file")
-            schemas[f] = [c for c in lf.collect_schema().names() if c != "_file"]
+                lf = scan_ndjson_file(f)
+            schemas[f] = [c for c in lf.collect_schema().names() if c not in TEXT_MARKS]
             frames.append(lf)
         return pl.concat(frames, how="diagonal_relaxed"), schemas
     except SchemaError:
         raise
     except Exception as exc:  # polars raises many types for unreadable files
-        if "_file" in str(exc) and "conflicts" in str(exc):
-            raise SchemaError(
-                f"{files[0] if len(files) == 1 else fmt + ' files'}: column '_file' has the "
-                "name of one of funnel's own columns",
-                hint="rename the column in the data (or drop it) before the analysis",
-            ) from None
+        for f in files if fmt in ("csv", "ndjson") else ():
+            why = unreadable(f)  # which file, which line, why
+            if why is not None:
+                raise SchemaError(f"{f}: cannot read: {why}", hint=unreadable_hint(why)) from None
         raise SchemaError(
-            f"{files[0] if len(files) == 1 else fmt + ' files'}: cannot read: {exc}",
+            f"{files[0] if len(files) == 1 else fmt + ' files'}: cannot read: {first_line(exc)}",
             hint="check that the file is complete and of the type its name says",
         ) from exc
 
@@ -203,26 +207,6 @@ def _check_columns(schemas: dict[str, list[str]], needed: Mapping[str, str], whe
                     f"columns found: {', '.join(cols) or '(none)'}",
                     hint=hint,
                 )
-
-
-# the engine's own column names (engine/, causes/, runners/); a data column may not use them
-RESERVED = frozenset(
-    "_bucket _ch _cm _code _collision _conv _detail _dup _entry _event _exit_end _exit_sid "
-    "_file _first _furthest _g _gend _gfirst _gstart _i _k _key _last _mask _names _new _p "
-    "_pany _pe _pos _priority _read _reject _se _seen _session_end _session_start _sid "
-    "_step_total _stepidx _t_entry _timestamp_raw _uh _unit _units _user _v _value _vs".split()
-)
-_RESERVED_NUMBERED = re.compile(r"^_(c|e|l|m|n|p|r|s|ts|x|exit_end|exit_sid)\d+$")
-
-
-def is_reserved(name: str) -> bool:
-    """Whether a data column's name is one of the engine's own (:data:`RESERVED`, or one of
-    its numbered families such as ``_c0``).
-
-    >>> is_reserved("_k"), is_reserved("_c12"), is_reserved("_ltv_USD"), is_reserved("price")
-    (True, True, False, False)
-    """
-    return name in RESERVED or bool(_RESERVED_NUMBERED.match(name))
 
 
 def user_id_expr(dtype: pl.DataType) -> pl.Expr:
@@ -309,7 +293,7 @@ def type_groups(files: list[str]) -> list[list[str]]:
             schema |= dict.fromkeys(hive_columns(f), pl.String())
         else:  # text formats: the types the scan infers
             frame, _ = _scan_one_format(fmt, [f])
-            schema = {c: t for c, t in frame.collect_schema().items() if c != "_file"}
+            schema = {c: t for c, t in frame.collect_schema().items() if c not in TEXT_MARKS}
         groups.setdefault((fmt, file_schema_key(schema)), []).append(f)
     return list(groups.values())
 
@@ -358,13 +342,10 @@ def canonical(
     clashes = [dst for dst in renames.values() if dst in names and dst not in renames]
     frame = frame.drop(clashes).rename(renames)
     schema = frame.collect_schema()
-    reserved = [c for c in schema if c != "_file" and is_reserved(c)]
-    if reserved:  # a data column would be overwritten by one of the engine's own
-        raise SchemaError(
-            f"{files[0] if len(files) == 1 else 'input'}: column '{reserved[0]}' has the name "
-            "of one of funnel's own columns",
-            hint="rename the column in the data (or drop it) before the analysis",
-        )
+    where = files[0] if len(files) == 1 else "input"
+    text = any(format_of(f) in ("csv", "ndjson") for f in files)
+    marks = TEXT_MARKS if text else ("_file",)  # read with the rows, not data
+    check_names(where, [c for c in schema if c not in marks])
     for col in ("user_id", "event", "session_id"):
         if col in schema and schema[col].is_nested():
             source = mapping.get(col, col)

@@ -2,10 +2,13 @@
 
 Every input row ends in exactly one of three outcomes:
 
-* ``rejected`` with a reason — ``null_user`` (null or empty user), ``null_event`` (null or
-  empty event), ``bad_timestamp`` (unreadable), ``future_timestamp`` (later than
-  ``max_time``, by default the moment the run started), ``before_floor`` (earlier than
-  ``min_time``, default 2000-01-01); the first reason in that order wins;
+* ``rejected`` with a reason — ``malformed`` (a row of a text file that cannot be read as
+  one: ragged, not JSON, a value not of its column's type; ``_malformed`` says what, and
+  ``_line`` where, see :mod:`funnel.input.text`), ``null_user`` (null or empty user),
+  ``null_event`` (null or empty event), ``bad_timestamp`` (unreadable),
+  ``future_timestamp`` (later than ``max_time``, by default the moment the run started),
+  ``before_floor`` (earlier than ``min_time``, default 2000-01-01); the first reason in
+  that order wins;
 * ``duplicate``: an exact duplicate of a kept row (same user, instant, event and
   properties), dropped — see :mod:`funnel.engine.sessionize`;
 * ``used``.
@@ -21,9 +24,16 @@ import polars as pl
 __all__ = ["MARKS", "REJECT_REASONS", "ValidateOptions", "mark_rejects"]
 
 # the columns every row carries after loading and validation, beside the data's own
-MARKS = ("_file", "_reject", "_timestamp_raw")
+MARKS = ("_file", "_line", "_malformed", "_reject", "_timestamp_raw")
 
-REJECT_REASONS = ("null_user", "null_event", "bad_timestamp", "future_timestamp", "before_floor")
+REJECT_REASONS = (
+    "malformed",
+    "null_user",
+    "null_event",
+    "bad_timestamp",
+    "future_timestamp",
+    "before_floor",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +60,13 @@ def mark_rejects(frame: pl.LazyFrame, options: ValidateOptions | None = None) ->
     no_user = user.is_null()
     if frame.collect_schema()["user_id"] == pl.String:  # integer ids cannot be empty
         no_user = no_user | (user == "")
+    malformed = pl.lit(False)
+    if "_malformed" in frame.collect_schema().names():  # rows of text files
+        malformed = pl.col("_malformed").is_not_null()
     reason = (
-        pl.when(no_user)
+        pl.when(malformed)
+        .then(pl.lit("malformed"))
+        .when(no_user)
         .then(pl.lit("null_user"))
         .when(pl.col("event").is_null() | (pl.col("event") == ""))
         .then(pl.lit("null_event"))

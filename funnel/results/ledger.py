@@ -14,6 +14,29 @@ from funnel.results.records import html_table
 __all__ = ["Ledger"]
 
 
+def _where(rejects: pl.DataFrame) -> list[str]:
+    """Where the first rejected row of each (file, reason) of a text file is, and for a
+    malformed row what is wrong with it.
+
+    >>> _where(pl.DataFrame({"_file": ["e.csv"], "_reject": ["malformed"], "rows": [2],
+    ...     "first_line": [7], "detail": ["3 fields, the header has 4"]}))[0][:59]
+    'e.csv: 2 malformed rows, the first at line 7 (3 fields, the'
+    """
+    if "first_line" not in rejects.columns:
+        return []
+    notes = []
+    first = rejects.filter(pl.col("first_line").is_not_null()).sort("_file", "_reject")
+    for file, reason, rows, line, detail in first.select(
+        "_file", "_reject", "rows", "first_line", "detail"
+    ).iter_rows():  # one per (file, reason)
+        what = f" ({detail})" if detail else ""
+        notes.append(
+            f"{file}: {rows:,} {reason} row{'' if rows == 1 else 's'}, the first at line "
+            f"{line}{what}; --rejects FILE lists them all"
+        )
+    return notes
+
+
 @dataclass(frozen=True)
 class Ledger:
     """Where every input row went: one row per (file, outcome, reason) with a count.
@@ -62,7 +85,7 @@ class Ledger:
             .filter(pl.col("rows") > 0)
             .sort("file", "outcome", "reason", nulls_last=True)
         )
-        return cls(counts=counts, notes=tuple(notes))
+        return cls(counts=counts, notes=(*notes, *_where(rejects)))
 
     def total(self, outcome: str | None = None) -> int:
         """Rows in all, or with one outcome."""

@@ -143,10 +143,12 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
 def write_rejects(rows: pl.LazyFrame, path: str) -> None:
     """Write the rejected rows of marked ``rows`` with their ``reason`` and ``file``, and
     the timestamp as it was read, in the format the name says (whole or not at all)."""
+    where = {"_line": "line", "_malformed": "problem"}
+    where = {k: v for k, v in where.items() if k in rows.collect_schema().names()}
     rejected = (
         rows.filter(pl.col("_reject").is_not_null())
         .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
-        .rename({"_reject": "reason", "_file": "file"})
+        .rename({"_reject": "reason", "_file": "file", **where})
         .drop("_timestamp_raw")
     )
     if path.lower().endswith(".parquet"):  # streamed: rejects may be many

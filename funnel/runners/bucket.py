@@ -127,23 +127,33 @@ def bucket_rows(rows: pl.LazyFrame, plan: BucketPlan, buckets: int) -> pl.LazyFr
     """Marked rows narrowed to what :func:`map_bucket` reads, with their ``_bucket``: the
     columns of :meth:`BucketPlan.columns`, ``_file``, ``_reject`` and ``_ch``, the content
     hash over every data column (so exact duplicates stay exact)."""
-    data = [c for c in rows.collect_schema().names() if c not in MARKS]
+    names = rows.collect_schema().names()
+    data = [c for c in names if c not in MARKS]
+    rejected = pl.col("_reject").is_not_null()
+    where = [pl.when(rejected).then(c).alias(c) for c in ("_line", "_malformed") if c in names]
     return rows.select(
         *plan.columns(),
         "_file",
         "_reject",
+        *where,  # where in a text file a rejected row is, and what is wrong with it
         content_hash(data).alias("_ch"),
         bucket_of(buckets),
     )
 
 
 def ledger_counts(rows: pl.LazyFrame) -> list[pl.LazyFrame]:
-    """Rows per file and rejected rows per (file, reason), from marked rows."""
+    """Rows per file and rejected rows per (file, reason), from marked rows; for rows of
+    text files also the first line of each (file, reason) and what is wrong with it."""
+    names = rows.collect_schema().names()
+    first = []
+    if "_line" in names:
+        first.append(pl.col("_line").min().alias("first_line"))
+        first.append(pl.col("_malformed").sort_by("_line").first().alias("detail"))
     return [
         rows.group_by("_file").agg(pl.len().alias("rows")),
         rows.filter(pl.col("_reject").is_not_null())
         .group_by("_file", "_reject")
-        .agg(pl.len().alias("rows")),
+        .agg(pl.len().alias("rows"), *first),
     ]
 
 
@@ -268,8 +278,12 @@ def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) ->
 
 
 def _summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-    both = pl.concat(frames, how="vertical_relaxed")
-    return both.group_by(keys).agg(pl.col("rows").sum()).sort(keys)
+    both = pl.concat(frames, how="diagonal_relaxed")
+    first = []
+    if "first_line" in both.columns:  # the first line over all buckets, and its detail
+        first.append(pl.col("first_line").min())
+        first.append(pl.col("detail").sort_by("first_line", nulls_last=True).first())
+    return both.group_by(keys).agg(pl.col("rows").sum(), *first).sort(keys)
 
 
 def reduce_ledger(parts: list[Partials], notes: tuple[str, ...]) -> Ledger:

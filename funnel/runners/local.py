@@ -27,6 +27,8 @@ from typing import TypeVar
 import polars as pl
 
 from funnel.errors import FunnelError, first_line
+from funnel.input.load import format_of
+from funnel.input.text import unreadable, unreadable_hint
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
 
 __all__ = [
@@ -236,13 +238,23 @@ def _collect(
             hint="give a smaller --memory (more, smaller buckets) or more memory",
         ) from None
     except (pl.exceptions.ComputeError, pl.exceptions.DuplicateError) as exc:
-        # a row the reader cannot take (a ragged CSV line, bytes that are not UTF-8)
-        where = plan.files[0] if len(plan.files) == 1 else "the input"
-        raise FunnelError(
-            f"{where}: cannot read every row: {first_line(exc)}",
-            hint="a line with more fields than the header, or text that is not UTF-8: fix or "
-            "remove it (the file is left as it is)",
-        ) from None
+        raise _unreadable(plan.files, exc) from None
     if not parts:  # no rows at all: the empty tables still come from one (empty) bucket
         parts.append(map_bucket(frame.clear(), plan))
     return parts
+
+
+def _unreadable(files: tuple[str, ...], exc: Exception) -> FunnelError:
+    """The error for a read that failed: which text file, which line and why (bytes that
+    are not UTF-8, quoting a CSV reader cannot follow), found by reading the text files
+    again; the reader's own message when none of them is to blame."""
+    for path in files:
+        if format_of(path) in ("csv", "ndjson"):
+            why = unreadable(path)
+            if why is not None:
+                return FunnelError(f"{path}: cannot read: {why}", hint=unreadable_hint(why))
+    where = files[0] if len(files) == 1 else "the input"
+    return FunnelError(
+        f"{where}: cannot read every row: {first_line(exc)}",
+        hint="check that each file is complete and of the type its name says",
+    )
