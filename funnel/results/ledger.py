@@ -32,7 +32,7 @@ def _where(rejects: pl.DataFrame) -> list[str]:
         what = f" ({detail})" if detail else ""
         notes.append(
             f"{file}: {rows:,} {reason} row{'' if rows == 1 else 's'}, the first at line "
-            f"{line}{what}; --rejects FILE lists them all"
+            f"{line}{what}; --rejects-out FILE lists them all"
         )
     return notes
 

@@ -49,8 +49,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class SparkInput:
     """Rows as Spark reads them, each with ``_file``: one frame per way of reading
-    (``text_lines``: JSON lines as text), and the raw polars schema (local files: the
-    local reader's; otherwise Spark's)."""
+    (``text_files``: whole CSV and JSON-lines files, ``path`` and ``content``), and the
+    raw polars schema (local files: the local reader's; otherwise Spark's)."""
 
     frames: list[tuple[SparkFrame, bool]]
     raw: dict[str, pl.DataType]
@@ -76,7 +76,7 @@ def _read_files(spark: SparkSession, files: list[str]) -> SparkInput:
             "whose files agree",
             hint="run it with the local engine, or write the files with one schema",
         )
-    raw_frame, schemas = scan_files(files)
+    raw_frame, _ = scan_files(files)
     raw = {c: t for c, t in raw_frame.collect_schema().items() if c != "_file"}
     frames: list[tuple[SparkFrame, bool]] = []
     by_format: dict[str, list[str]] = {}
@@ -86,17 +86,9 @@ def _read_files(spark: SparkSession, files: list[str]) -> SparkInput:
     if "parquet" in by_format:
         frame = reader.option("mergeSchema", "true").parquet(*by_format["parquet"])
         frames.append((_with_file(frame), False))
-    if "ndjson" in by_format:
-        frames.append((_with_file(reader.text(by_format["ndjson"])), True))
-    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
-    for f in by_format.get("csv", []):  # Spark takes one header for all files it reads
-        sep = "\t" if f.lower().endswith(".tsv") else ","
-        groups.setdefault((tuple(schemas[f]), sep), []).append(f)
-    for (_, sep), group in groups.items():
-        frame = reader.csv(
-            group, header=True, sep=sep, inferSchema=False, multiLine=True, escape='"'
-        )
-        frames.append((_with_file(frame), False))
+    text = by_format.get("csv", []) + by_format.get("ndjson", [])
+    if text:  # whole files, each read by the local reader in a task (lines and all)
+        frames.append((reader.format("binaryFile").load(text).select("path", "content"), True))
     return SparkInput(frames=frames, raw=raw, files=tuple(files), local=files)
 
 
@@ -195,7 +187,7 @@ def run_on_spark(
     now = dt.datetime.now(dt.timezone.utc)
     job = tasks.Job(
         raw=spark_input.raw,
-        text_lines=False,
+        text_files=False,
         names=tasks.file_names(spark_input.files),
         hive=tasks.hive_of(spark_input.files),
         load=replace(load, timestamp_unit=unit),
@@ -245,8 +237,8 @@ def _each_read(
 ) -> SparkFrame:
     """``task`` (a ``mapInArrow`` function of a job) over every way of reading, unioned."""
     out = None
-    for frame, text_lines in spark_input.frames:
-        run = functools.partial(task, job=replace(job, text_lines=text_lines))
+    for frame, text_files in spark_input.frames:
+        run = functools.partial(task, job=replace(job, text_files=text_files))
         mapped = frame.mapInArrow(run, _spark_schema(schema))
         out = mapped if out is None else out.unionByName(mapped)
     assert out is not None

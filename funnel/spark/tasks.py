@@ -21,6 +21,8 @@ Everything a task needs travels in one picklable :class:`Job`.
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,7 +31,8 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 import pyarrow as pa
 
-from funnel.input.load import LoadOptions, canonical, hive_columns
+from funnel.input.load import LoadOptions, canonical, format_of, hive_columns
+from funnel.input.text import scan_csv_file, scan_ndjson_file
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
 
@@ -53,14 +56,15 @@ class Job:
     """What every task of one run needs.
 
     ``raw``: the schema of the rows as the local reader reads them (without ``_file``);
-    ``text_lines``: Spark read the files as text (JSON lines, parsed here with that schema);
+    ``text_files``: Spark read whole text files (CSV, JSON lines; ``binaryFile`` rows of
+    ``path`` and ``content``), each read here by the local reader, lines and all;
     ``names``: each file as the ledger names it, by its normalized path
     (:func:`local_path`); ``hive``: each file's ``key=value`` folders; ``narrow``: the
     polars schema of the rows the map reads (Spark has no unsigned integers); ``buckets``:
     the number of partitions of the users."""
 
     raw: dict[str, pl.DataType]
-    text_lines: bool
+    text_files: bool
     names: dict[str, str]
     hive: dict[str, dict[str, str]]
     load: LoadOptions
@@ -99,21 +103,36 @@ def _cast(col: str, dtype: pl.DataType, given: pl.DataType) -> pl.Expr:
     return c.cast(dtype, strict=False)
 
 
+def _read_text_files(files: pl.DataFrame) -> pl.DataFrame:
+    """Whole text files (``path``, ``content``) -> their rows as the local reader reads them
+    (:mod:`funnel.input.text`), with ``_file`` the path. One call per file, in a temporary
+    folder of the worker."""
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="funnel-") as tmp:
+        for i, (path, content) in enumerate(files.select("path", "content").iter_rows()):
+            local = os.path.join(tmp, f"{i}-{Path(local_path(path)).name}")
+            with open(local, "wb") as fh:
+                fh.write(content)
+            if format_of(local) == "csv":
+                sep = "\t" if local.lower().endswith(".tsv") else ","
+                rows = scan_csv_file(local, sep)
+            else:
+                rows = scan_ndjson_file(local)
+            parts.append(rows.with_columns(pl.lit(path).alias("_file")).collect())
+    if not parts:
+        return pl.DataFrame(schema={"_file": pl.String})
+    return pl.concat(parts, how="diagonal_relaxed")
+
+
 def decode(frame: pl.DataFrame, job: Job) -> pl.DataFrame:
     """Rows as Spark read them (with ``_file``) in the columns, order and types of the
     local reader, ``_file`` as the ledger names it. Per distinct file, not per row."""
-    files = frame.get_column("_file").unique()
+    files = frame.get_column("path" if job.text_files else "_file").unique()
     named = {f: job.names.get(local_path(f), f) for f in files.to_list()}
+    if job.text_files:  # whole files: the local reader, row by row with their lines
+        frame = _read_text_files(frame)
     file_col = pl.col("_file").replace_strict(named, return_dtype=pl.String)
-    if job.text_lines:  # JSON lines: parse them as the local reader does
-        lines = frame.filter(pl.col("value").str.strip_chars() != "")
-        body = lines.select(pl.col("value").str.join("\n")).item() if lines.height else ""
-        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=job.raw) if body else None
-        frame = (parsed if parsed is not None else pl.DataFrame(schema=job.raw)).hstack(
-            lines.select(file_col)
-        )
-    else:
-        frame = frame.with_columns(file_col)
+    frame = frame.with_columns(file_col)
     given = frame.schema
     hive_names = {k for h in job.hive.values() for k in h}
     columns = []
