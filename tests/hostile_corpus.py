@@ -236,21 +236,18 @@ def file_cases() -> Iterator[Case]:
         {"e.csv": (good_csv + 'u9,"add,to"cart,' + T0 + ",5\n").encode()},
         Fails(1, "line 8"),
     )
-    for name in ("_file", "_k", "_cm", "_reject", "_uh", "_line", "_malformed", "_c0"):
-        yield Case(
-            f"reserved-{name}-csv",
-            {
-                "e.csv": (
-                    head.strip() + f",{name}\n" + "".join(",".join(r) + ",1\n" for r in GOOD)
-                ).encode()
-            },
-            Fails(1, f"'{name}'"),
-        )
-        yield Case(
-            f"reserved-{name}-parquet",
-            {"e.parquet": _parquet(_good_frame().with_columns(pl.lit(1).alias(name)))},
-            Fails(1, f"'{name}'"),
-        )
+    # data columns named like the engine's own are read as data:<name>: every row is used
+    odd = ("_file", "_k", "_cm", "_reject", "_uh", "_line", "_malformed", "_c0", "_text")
+    for name in (*odd, "at_cart", "converted"):
+        rows = "".join(",".join(r) + ",1\n" for r in GOOD)
+        csv_text = (head.strip() + f",{name}\n" + rows).encode()
+        yield Case(f"named-{name}-csv", {"e.csv": csv_text}, Ledger(used=len(GOOD)))
+        frame = _good_frame().with_columns(pl.lit(1).alias(name))
+        yield Case(f"named-{name}-parquet", {"e.parquet": _parquet(frame)}, Ledger(used=len(GOOD)))
+        ndjson = "".join(json.dumps(r) + "\n" for r in frame.to_dicts()).encode()
+        yield Case(f"named-{name}-ndjson", {"e.ndjson": ndjson}, Ledger(used=len(GOOD)))
+    clash = head.strip() + ",_k,data:_k\n" + "".join(",".join(r) + ",1,2\n" for r in GOOD)
+    yield Case("named-clash-csv", {"e.csv": clash.encode()}, Fails(1, "would have one name"))
     for col in ("user_id", "event"):
         rows = [dict(zip(COLUMNS, r, strict=False)) | {col: {"id": r[0]}} for r in GOOD]
         yield Case(

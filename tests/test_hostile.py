@@ -25,7 +25,7 @@ def _sums(folder) -> dict[str, str]:
 def test_the_corpus_is_large_and_every_kind_is_there():
     assert len(CASES) >= 200
     prefixes = {name.split("-")[0] for name in CASES}
-    assert {"csv", "json", "late", "latin1", "reserved", "nested", "option"} <= prefixes
+    assert {"csv", "json", "late", "latin1", "named", "nested", "option"} <= prefixes
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -197,3 +197,27 @@ def test_files_that_disagree_on_types_are_refused_with_a_named_error(spark, tmp_
     df.with_columns(pl.col("delivery_days").cast(pl.String)).write_parquet(tmp_path / "b.parquet")
     with pytest.raises(funnel.FunnelError, match="disagree on column types"):
         funnel.spark.analyze(str(tmp_path), spark=spark)
+
+
+def test_columns_named_like_the_engines_own(spark, tmp_path):
+    """A data column named _file / _k / at_cart / converted, read from a Parquet file, a
+    CSV file and a Spark DataFrame: the same bytes as the local engine, names restored."""
+    df = pl.read_parquet("sample_events/events.parquet").with_columns(
+        pl.col("device").alias("_file"),
+        pl.col("device").alias("_k"),
+        pl.col("country").alias("at_cart"),
+        pl.col("experiment_arm").alias("converted"),
+    )
+    df.write_parquet(tmp_path / "e.parquet")
+    df.with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")).write_csv(
+        tmp_path / "e.csv"
+    )
+    opts = funnel.AnalyzeOptions(by=("_k", "converted"), buckets=3)
+    for path in (tmp_path / "e.parquet", tmp_path / "e.csv"):
+        local = funnel.analyze(str(path), options=opts)
+        assert "_k" in local.units.columns and "data:converted" in local.units.columns
+        assert _json(funnel.spark.analyze(str(path), options=opts, spark=spark)) == _json(local)
+    frame = spark.createDataFrame(df.to_arrow())
+    on_spark = funnel.spark.analyze(frame, options=opts, spark=spark)
+    local = funnel.analyze(df, options=opts)
+    assert on_spark.units.equals(local.units) and on_spark.breakdown.equals(local.breakdown)

@@ -20,7 +20,7 @@ import polars as pl
 
 from funnel.errors import SchemaError, closest, first_line
 from funnel.input.presets import PRESETS, Preset
-from funnel.input.reserved import check_names, is_reserved
+from funnel.input.reserved import check_names, escape
 from funnel.input.text import (
     TEXT_MARKS,
     scan_csv_file,
@@ -39,7 +39,6 @@ __all__ = [
     "discover_files",
     "format_of",
     "hive_columns",
-    "is_reserved",
     "scan_events",
     "scan_files",
     "type_groups",
@@ -167,9 +166,15 @@ def _scan_one_format(fmt: str, files: list[str]) -> tuple[pl.LazyFrame, dict[str
             for f, names in schemas.items():
                 check_names(f, names)
             hive = any(hive_columns(f) for f in files)
+            taken = {n for names in schemas.values() for n in names}
+            path_col = "_file" if "_file" not in taken else "data:_file:path"
             frame = pl.scan_parquet(
-                files, hive_partitioning=hive, include_file_paths="_file", missing_columns="insert"
+                files, hive_partitioning=hive, include_file_paths=path_col, missing_columns="insert"
             )
+            # data columns named like the engine's own are read as data:<name>
+            frame = frame.rename({n: escape(n) for n in taken if escape(n) != n})
+            frame = frame.rename({path_col: "_file"}) if path_col != "_file" else frame
+            schemas = {f: [escape(n) for n in names] for f, names in schemas.items()}
             return frame, schemas
         frames, schemas = [], {}
         for f in files:  # row by row, malformed rows marked (see funnel.input.text)
@@ -318,13 +323,20 @@ def canonical(
     ('a', 'x')
     """
     preset = PRESETS.get(options.preset) if options.preset is not None else None
+    # data columns named like the engine's own are read as data:<name> (the file readers
+    # did it already; frames from elsewhere get it here)
+    text = any(format_of(f) in ("csv", "ndjson") for f in files)
+    marks = TEXT_MARKS if text else ("_file",)  # read with the rows, not data
+    data = [c for c in frame.collect_schema().names() if c not in marks]
+    check_names(files[0] if len(files) == 1 else "input", data)
+    frame = frame.rename({c: escape(c) for c in data if escape(c) != c})
     if preset is not None:
         frame = preset.transform(frame)
     if schemas is None or preset is not None:
         # after the preset, every file has the canonical names (mapping may still override)
         names = [c for c in frame.collect_schema().names() if c != "_file"]
         schemas = dict.fromkeys(files, names)
-    mapping = dict(options.mapping)
+    mapping = {k: escape(v) for k, v in options.mapping.items()}
     unknown = [k for k in mapping if k not in CANONICAL]
     if unknown:
         near = closest(unknown[0], CANONICAL)
@@ -342,10 +354,6 @@ def canonical(
     clashes = [dst for dst in renames.values() if dst in names and dst not in renames]
     frame = frame.drop(clashes).rename(renames)
     schema = frame.collect_schema()
-    where = files[0] if len(files) == 1 else "input"
-    text = any(format_of(f) in ("csv", "ndjson") for f in files)
-    marks = TEXT_MARKS if text else ("_file",)  # read with the rows, not data
-    check_names(where, [c for c in schema if c not in marks])
     for col in ("user_id", "event", "session_id"):
         if col in schema and schema[col].is_nested():
             source = mapping.get(col, col)

@@ -23,6 +23,9 @@ How, without a Python loop over rows:
 * **JSON lines**: the file is read as lines; ``json_path_match("$")`` tells a JSON object
   from anything else, and only those are decoded. Blank lines are not rows.
 
+Data columns named ``_...`` or ``at_...`` come out as ``data:...``
+(:mod:`funnel.input.reserved`).
+
 Cost (``benchmarks/text_read.py``, 1M rows of 7 columns): 0.33 s against 0.15 s for
 polars' own CSV reader, 1.31 s against 0.33 s for its JSON-lines reader (telling JSON from
 anything else is most of it). Parquet is read as it is; large dumps belong in Parquet.
@@ -38,7 +41,7 @@ from typing import IO
 import polars as pl
 
 from funnel.errors import SchemaError, first_line
-from funnel.input.reserved import check_names
+from funnel.input.reserved import check_names, escape
 
 __all__ = [
     "INFER_ROWS",
@@ -137,7 +140,14 @@ def scan_csv_file(path: str, separator: str = ",", *, infer_rows: int = INFER_RO
     schema = pl.scan_csv(path, separator=separator, infer_schema_length=infer_rows)
     schema = schema.collect_schema()
     check_names(path, schema.names())
-    text = pl.scan_csv(path, separator=separator, infer_schema=False, truncate_ragged_lines=True)
+    schema = pl.Schema({escape(n): t for n, t in schema.items()})
+    text = pl.scan_csv(
+        path,
+        separator=separator,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        with_column_names=lambda names: [escape(n) for n in names],
+    )
     n = len(schema)
     fields = pl.col("_fields")
     shape = (
@@ -202,8 +212,10 @@ def scan_ndjson_file(path: str, *, infer_rows: int = INFER_ROWS) -> pl.LazyFrame
         pl.when(~pl.col("_ok"))
         .then(pl.format("not a JSON object: {}", line.str.slice(0, 40)))
         .alias("_bad"),
-    ).unnest("_row")
-    scalars = pl.Schema({n: t for n, t in schema.items() if not t.is_nested()})
+    )
+    frame = frame.with_columns(pl.col("_row").struct.rename_fields([escape(n) for n in schema]))
+    frame = frame.unnest("_row")
+    scalars = pl.Schema({escape(n): t for n, t in schema.items() if not t.is_nested()})
     frame = _with_types(frame, scalars, [pl.col("_bad")]).drop("_bad")
     return frame.with_columns(pl.lit(path).alias("_file"))
 

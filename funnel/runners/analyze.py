@@ -18,6 +18,7 @@ import polars as pl
 from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
+from funnel.input.reserved import by_columns, check_names, escape, restore
 from funnel.input.validate import MARKS, ValidateOptions, mark_rejects
 from funnel.outputs import atomic_path, check_outputs, write_table
 from funnel.results.ledger import Ledger
@@ -96,9 +97,10 @@ class AnalyzeOptions:
 
 def _from_frame(frame: pl.DataFrame | pl.LazyFrame, options: LoadOptions) -> LoadedEvents:
     lf = frame.lazy()
-    if "_file" not in lf.collect_schema().names():
-        lf = lf.with_columns(pl.lit("<frame>").alias("_file"))
-    return canonical(lf, options, files=("<frame>",))
+    names = lf.collect_schema().names()
+    check_names("the frame", names)
+    lf = lf.rename({c: escape(c) for c in names if escape(c) != c})  # data:_file, data:_k
+    return canonical(lf.with_columns(pl.lit("<frame>").alias("_file")), options, files=("<frame>",))
 
 
 def load_options(options: AnalyzeOptions, spec: FunnelSpec | None) -> LoadOptions:
@@ -133,10 +135,12 @@ def _check_columns(names: list[str], wanted: dict[str, str]) -> None:
     names = [n for n in names if n not in MARKS]  # the data's own columns
     for col, where in wanted.items():
         if col not in names:
-            near = closest(col, names)
+            near = escape(col) if escape(col) in names else closest(col, names)
+            read_as = " (funnel reads columns named _... or at_... as data:...)"
             raise SchemaError(
                 f"column '{col}' ({where}) is not in the data; columns: {', '.join(names)}",
-                hint=f"did you mean '{near}'?" if near else "check the column name",
+                hint=(f"did you mean '{near}'?" if near else "check the column name")
+                + (read_as if near and near == escape(col) else ""),
             )
 
 
@@ -145,7 +149,7 @@ def write_rejects(rows: pl.LazyFrame, path: str) -> None:
     the timestamp as it was read, in the format the name says (whole or not at all)."""
     where = {"_line": "line", "_malformed": "problem"}
     where = {k: v for k, v in where.items() if k in rows.collect_schema().names()}
-    rejected = (
+    rejected = restore(  # data columns under their own names again
         rows.filter(pl.col("_reject").is_not_null())
         .with_columns(pl.col("_timestamp_raw").alias("timestamp"))
         .rename({"_reject": "reason", "_file": "file", **where})
@@ -165,7 +169,8 @@ def bucket_plan(
     schema = prepared.frame.collect_schema()
     names = schema.names()
     wanted = {c: "spec" for c in sorted(spec.property_columns())}
-    wanted |= {c: "--by" for c in options.by}
+    by = by_columns(tuple(options.by), frozenset(names))  # carried name -> data column
+    wanted |= {c: "--by" for c in by.values()}
     if causes:
         user_causes = [x for x in spec.causes if not x.builtin]
         wanted |= {c: f"cause {x.name}" for x in user_causes for c in x.columns()}
@@ -182,10 +187,12 @@ def bucket_plan(
         )
     return BucketPlan(
         spec=spec,
-        names=frozenset(own),
-        text=frozenset(c for c, t in own.items() if t == pl.String),
+        names=frozenset(own) | frozenset(by),
+        text=frozenset(c for c, t in own.items() if t == pl.String)
+        | frozenset(k for k, v in by.items() if own.get(v) == pl.String),
         files=prepared.files,
-        by=tuple(options.by),
+        by=tuple(by),
+        by_from=tuple((k, v) for k, v in by.items() if k != v),
         causes=causes,
         trend_every=options.trend_every,
     )

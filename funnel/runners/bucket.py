@@ -38,6 +38,7 @@ from funnel.engine.tables import (
     trend_table,
     units_table,
 )
+from funnel.input.reserved import restore
 from funnel.input.validate import MARKS
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
@@ -61,13 +62,16 @@ class BucketPlan:
 
     ``names``: the data's columns; ``text``: those of them holding text (coded while
     sorting when only their value is read); ``files``: the input files (the ledger names a
-    single file without carrying it through the sort)."""
+    single file without carrying it through the sort); ``by_from``: ``--by`` columns
+    carried under another name than the data's (:func:`funnel.input.reserved.by_columns`),
+    which are among ``names``."""
 
     spec: FunnelSpec
     names: frozenset[str]
     text: frozenset[str]
     files: tuple[str, ...]
     by: tuple[str, ...] = ()
+    by_from: tuple[tuple[str, str], ...] = ()  # (carried name, data column) of --by aliases
     causes: bool = True
     trend_every: str = "1d"
 
@@ -83,7 +87,8 @@ class BucketPlan:
             wanted.add("session_id")
         if self.causes:
             wanted |= spec.cause_columns()
-        return sorted(wanted & self.names)
+        aliases = {name for name, _ in self.by_from}  # made by bucket_rows
+        return sorted((wanted & self.names) - aliases)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def bucket_rows(rows: pl.LazyFrame, plan: BucketPlan, buckets: int) -> pl.LazyFr
     where = [pl.when(rejected).then(c).alias(c) for c in ("_line", "_malformed") if c in names]
     return rows.select(
         *plan.columns(),
+        *[pl.col(source).alias(name) for name, source in plan.by_from],
         "_file",
         "_reject",
         *where,  # where in a text file a rejected row is, and what is wrong with it
@@ -170,6 +176,9 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     mark_rejects`, with ``_file``). Collects (documented exception: a map is one unit of
     work), reads and writes nothing else."""
     spec, names = plan.spec, set(plan.names)
+    have = rows.collect_schema().names()
+    aliases = [pl.col(source).alias(n) for n, source in plan.by_from if n not in have]
+    rows = rows.with_columns(aliases) if aliases else rows  # rows not from bucket_rows
     valid = rows.filter(pl.col("_reject").is_null()).drop("_reject", "_timestamp_raw", strict=False)
     sess_opts = SessionizeOptions(
         timeout_s=spec.sessions.timeout_s,
@@ -338,9 +347,9 @@ def reduce_partials(
         ledger=reduce_ledger(parts, notes),
         steps=step_table(units, spec),
         timing=timing_table(units, spec),
-        units=units,
+        units=restore(units),  # data columns under their own names again
         trend=trend_table(units, spec, plan.trend_every),
-        breakdown=breakdown_table(units, spec, by) if by else None,
+        breakdown=restore(breakdown_table(units, spec, by)) if by else None,
         causes=causes,
         summary=summary,
     )

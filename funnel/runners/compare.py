@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from funnel.errors import SchemaError, SpecError
+from funnel.input.reserved import DATA_PREFIX
 from funnel.results.comparison import Comparison
 from funnel.results.result import FunnelResult
 from funnel.runners.analyze import AnalyzeOptions, Source, analyze
@@ -83,15 +84,18 @@ def compare_arms(
     ['A', 'B']
     """
     units = result.units
-    if by not in units.columns:
+    # a --by column named like a units column is there as data:<name> (funnel.input.reserved)
+    found = [c for c in (DATA_PREFIX + by, by, by.removeprefix(DATA_PREFIX)) if c in units]
+    if not found:
         raise SchemaError(
             f"column '{by}' is not in the result's units",
             hint=f"analyse with AnalyzeOptions(by=('{by}',))",
         )
-    missing = units.filter(pl.col(by).is_null()).height
-    labels = sorted(units[by].drop_nulls().cast(pl.String).unique().to_list())
+    arm = pl.col(found[0])
+    missing = units.filter(arm.is_null()).height
+    labels = sorted(units.select(arm.drop_nulls().cast(pl.String).unique()).to_series().to_list())
     versions = [
-        Version(str(x), result.spec, units.filter(pl.col(by).cast(pl.String) == x)) for x in labels
+        Version(str(x), result.spec, units.filter(arm.cast(pl.String) == x)) for x in labels
     ]
     out = compare_versions(versions, options, kind="arms").with_ledgers({"all": result.ledger})
     if missing:

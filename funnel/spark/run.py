@@ -23,6 +23,7 @@ import polars as pl
 
 from funnel.errors import FunnelError, first_line
 from funnel.input.load import discover_files, format_of, scan_files, type_groups
+from funnel.input.reserved import escape
 from funnel.input.timestamps import infer_unit
 from funnel.outputs import check_outputs
 from funnel.runners.analyze import (
@@ -61,6 +62,8 @@ class SparkInput:
 def _with_file(frame: SparkFrame) -> SparkFrame:
     from pyspark.sql import functions as F
 
+    if "_file" in frame.columns:  # a data column of that name is data:_file, as locally
+        frame = frame.withColumnRenamed("_file", "data:_file")
     try:
         return frame.select("*", F.col("_metadata.file_path").alias("_file"))
     except Exception:  # not a file source: no file names
@@ -124,9 +127,9 @@ def read_input(spark: SparkSession, source: Any) -> SparkInput:
         fmt = {"ndjson": "json"}.get(format_of(paths[0]) or "parquet", format_of(paths[0]))
         source = spark.read.format(fmt or "parquet").load(paths)
     frame = _with_file(source)
-    raw = {c: t for c, t in _polars_schema(source).items() if c != "_file"}
+    raw = {escape(c): t for c, t in _polars_schema(source).items()}
     files = tuple(sorted(tasks.local_path(f) for f in source.inputFiles())) or ("<frame>",)
-    empty = pl.DataFrame(schema=raw).with_columns(pl.lit(None, pl.String).alias("_file"))
+    empty = pl.DataFrame(schema=raw)  # prepare() gives it its _file
     return SparkInput(frames=[(frame, False)], raw=raw, files=files, local=empty)
 
 

@@ -32,6 +32,7 @@ import polars as pl
 import pyarrow as pa
 
 from funnel.input.load import LoadOptions, canonical, format_of, hive_columns
+from funnel.input.reserved import escape
 from funnel.input.text import scan_csv_file, scan_ndjson_file
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
@@ -131,6 +132,9 @@ def decode(frame: pl.DataFrame, job: Job) -> pl.DataFrame:
     named = {f: job.names.get(local_path(f), f) for f in files.to_list()}
     if job.text_files:  # whole files: the local reader, row by row with their lines
         frame = _read_text_files(frame)
+    else:  # data columns named like the engine's own, as the local readers name them
+        odd = [c for c in frame.columns if c != "_file" and escape(c) != c]
+        frame = frame.rename({c: escape(c) for c in odd})
     file_col = pl.col("_file").replace_strict(named, return_dtype=pl.String)
     frame = frame.with_columns(file_col)
     given = frame.schema
