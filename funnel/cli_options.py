@@ -362,3 +362,25 @@ def check_run_outputs(events, **outputs: str | None) -> None:
     named = {"--" + k.replace("_", "-"): v for k, v in outputs.items()}
     formats = {"--html": (".html", ".htm")}
     check_outputs(named, list(events), formats)
+
+
+strict_option = click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 when the spec does not fit the data (an event name that never occurs, a "
+    "funnel nobody entered): for CI.",
+)
+
+
+def check_notes(notes: tuple[str, ...], *, quiet: bool, strict: bool) -> None:
+    """Print the result's notes on the spec and the data to stderr; with ``--strict``,
+    any note is an error (exit 1)."""
+    if not quiet:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    if strict and notes:
+        raise FunnelError(
+            f"--strict: {len(notes)} note{'s' if len(notes) > 1 else ''} on the spec and the "
+            f"data; the first: {notes[0]}",
+            hint="fix the spec (or the data), or run without --strict",
+        )

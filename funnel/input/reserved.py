@@ -28,6 +28,7 @@ __all__ = [
     "escape",
     "is_reserved",
     "restore",
+    "units_column",
 ]
 
 DATA_PREFIX = "data:"
@@ -121,3 +122,13 @@ def check_names(where: str, names: list[str]) -> None:
                 f"'{escape(name)}' (funnel reads a column named _... or at_... as data:...)",
                 hint="rename one of them in the data before the analysis",
             )
+
+
+def units_column(columns: list[str], name: str) -> str:
+    """The column of the session table that holds ``--by`` column ``name``: its
+    ``data:<name>`` when the table has one (a name the table uses itself), else ``name``.
+
+    >>> units_column(["converted", "data:converted"], "converted"), units_column(["_k"], "_k")
+    ('data:converted', '_k')
+    """
+    return DATA_PREFIX + name if DATA_PREFIX + name in columns else name

@@ -23,6 +23,7 @@ import polars as pl
 
 from funnel.engine.tables import breakdown_table
 from funnel.errors import FunnelError
+from funnel.input.reserved import units_column
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -252,7 +253,8 @@ def breakdown_chart(result: FunnelResult, by: str | None = None) -> Figure:
     by = by or columns[0]
     if by not in columns:
         raise FunnelError(f"the breakdown has no column '{by}'", hint=f"one of {columns}")
-    table = breakdown_table(result.units, result.spec, [by])  # by this column alone
+    carried = units_column(result.units.columns, by)  # data:converted beside converted
+    table = breakdown_table(result.units, result.spec, [carried]).rename({carried: by})
     first = table.filter(pl.col("step_index") == pl.col("step_index").min())
     sizes = (
         first.group_by(by)

@@ -97,6 +97,9 @@ def render_html(
             "drop_off",
             "drop_off_rate",
         )
+        if result.notes:  # the spec against the data: names that never occur, nobody entered
+            notes = [f'<p class="note">{html.escape(n)}</p>' for n in result.notes]
+            parts.append(_section("Checks: the spec against the data", *notes))
         parts.append(
             _section(
                 "Funnel",

@@ -97,6 +97,8 @@ class FunnelResult:
     trend : conversion per period of entry
     causes : why abandoned units left (:class:`CauseTables`), or None when not attributed
     summary : headline numbers
+    notes : what in the spec the data cannot match (event names that never occur, a
+        funnel nobody entered, built-in causes left out); ``--strict`` makes them exit 1
     """
 
     spec: FunnelSpec
@@ -108,6 +110,7 @@ class FunnelResult:
     breakdown: pl.DataFrame | None = None
     causes: CauseTables | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def to_dict(self, *, include_units: bool = False) -> dict[str, Any]:
         """Plain data with ``schema_version``; ``include_units`` adds the per-unit rows."""
@@ -121,6 +124,7 @@ class FunnelResult:
             "breakdown": frame_records(self.breakdown),
             "trend": frame_records(self.trend),
             "causes": self.causes.to_dict() if self.causes is not None else None,
+            "notes": list(self.notes),
         }
         if include_units:
             out["units"] = frame_records(self.units)
@@ -176,6 +180,7 @@ class FunnelResult:
 
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
+        parts += [f"<p>note: {html.escape(n)}</p>" for n in self.notes]
         parts.append(
             html_table(
                 self.steps.select(

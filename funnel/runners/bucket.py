@@ -20,6 +20,7 @@ import polars as pl
 
 from funnel.causes.evidence import cause_rows, row_flags, shown_columns
 from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
+from funnel.engine.checks import data_notes
 from funnel.engine.sessionize import (
     SessionizeOptions,
     carried_columns,
@@ -107,6 +108,7 @@ class Partials:
     totals: pl.DataFrame
     rejects: pl.DataFrame
     duplicates: pl.DataFrame
+    events: pl.DataFrame  # used rows per event name: the data's event inventory
 
     def spill(self, stem: str) -> Partials:
         """Write units and evidence to ``{stem}.units.parquet`` / ``{stem}.evidence.parquet``
@@ -241,10 +243,11 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         pl.col("_first").sum().cast(pl.Int64).alias("sessions"),
         new_user.sum().cast(pl.Int64).alias("users"),
     )
-    plans = [dups, units_lf, counts]
+    inventory = sess.group_by("event").agg(pl.len().cast(pl.Int64).alias("rows"))
+    plans = [dups, units_lf, counts, inventory]
     if plan.causes:  # in the same collect: the sessions are computed once for both
         plans += attribution_rows(sess, spec, names, details, ordered.height)
-    dups, units, counted, *attr_rows = pl.collect_all(plans, engine="in-memory")
+    dups, units, counted, events, *attr_rows = pl.collect_all(plans, engine="in-memory")
     evidence = driver_counts = None
     if plan.causes:
         n_sessions = int(counted["sessions"][0])
@@ -260,6 +263,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         totals=totals,
         rejects=rejects,
         duplicates=dups,
+        events=events.with_columns(pl.col("event").cast(pl.String)),
     )
 
 
@@ -352,4 +356,12 @@ def reduce_partials(
         breakdown=restore(breakdown_table(units, spec, by)) if by else None,
         causes=causes,
         summary=summary,
+        notes=tuple(
+            data_notes(
+                spec,
+                _summed([p.events for p in parts], ["event"]),
+                causes=plan.causes,
+                entered=n_units,
+            )
+        ),
     )

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from funnel.errors import SchemaError, SpecError
-from funnel.input.reserved import DATA_PREFIX
+from funnel.input.reserved import DATA_PREFIX, units_column
 from funnel.results.comparison import Comparison
 from funnel.results.result import FunnelResult
 from funnel.runners.analyze import AnalyzeOptions, Source, analyze
@@ -85,7 +85,9 @@ def compare_arms(
     """
     units = result.units
     # a --by column named like a units column is there as data:<name> (funnel.input.reserved)
-    found = [c for c in (DATA_PREFIX + by, by, by.removeprefix(DATA_PREFIX)) if c in units]
+    found = [
+        c for c in (units_column(units.columns, by), by.removeprefix(DATA_PREFIX)) if c in units
+    ]
     if not found:
         raise SchemaError(
             f"column '{by}' is not in the result's units",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -119,11 +119,13 @@ class Cause:
 @dataclass(frozen=True, kw_only=True)
 class AttributionOptions:
     """``value``: cart value column; ``drivers``: columns for drivers discovery;
-    ``min_units``: features seen in fewer units are not tested."""
+    ``min_units``: features seen in fewer units are not tested; ``left_out``: why built-in
+    causes are not in this spec (none of their exit steps is one of its steps)."""
 
     value: str = "value"
     drivers: tuple[str, ...] = tuple(_DRIVERS)
     min_units: int = 20
+    left_out: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         name_tuples(self, "drivers")
@@ -250,10 +252,16 @@ def parse_attribution(
                 f"attribution.drop: no cause named {name!r}", hint=did_you_mean(str(name), tables)
             )
         del tables[name]
-    causes = []
+    causes, left_out = [], []
     for order, (raw, where, builtin) in enumerate(tables.values()):
         cause = _cause(raw, where, steps, step_events, builtin)
-        if cause is not None:
+        if cause is None:
+            exits = raw["exit_at"] if isinstance(raw["exit_at"], list) else [raw["exit_at"]]
+            left_out.append(
+                f"built-in cause '{raw['name']}' is left out: none of its exit steps "
+                f"({', '.join(map(str, exits))}) is a step or a step's event of this funnel"
+            )
+        else:
             causes.append(cause if "priority" in raw else replace(cause, priority=1000 + order))
     names = [c.name for c in causes]
     if len(set(names)) != len(names):
@@ -268,5 +276,5 @@ def parse_attribution(
     if not isinstance(value, str):
         raise SpecError("attribution.value: expected a column name", hint='value = "value"')
     return tuple(causes), AttributionOptions(
-        value=value, drivers=tuple(drivers), min_units=min_units
+        value=value, drivers=tuple(drivers), min_units=min_units, left_out=tuple(left_out)
     )

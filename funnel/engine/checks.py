@@ -1,0 +1,89 @@
+"""Checks of a spec against the data: no silent zeros.
+
+Every event name a spec uses (steps, exclusions, causes) is looked up in the data's event
+inventory (the used rows per event name, summed over buckets); a name that never occurs
+gets a note with the nearest names the data does have. A funnel that nobody entered says
+why. The notes are plain text, in :attr:`funnel.FunnelResult.notes`, on stderr from the
+CLI, and turn into exit 1 with ``--strict``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from funnel.errors import closest
+from funnel.spec.funnel_spec import FunnelSpec
+
+__all__ = ["data_notes"]
+
+
+def _missing(what: str, events: tuple[str, ...], known: list[str], then: str = "") -> list[str]:
+    notes = []
+    for event in events:
+        if event in known:
+            continue
+        note = f"{what}: event '{event}' never occurs in the data{then}"
+        near = closest(event, known)
+        if near:
+            note += f"; did you mean '{near}'?"
+        if "*" in event or "?" in event:
+            note += " (event names match exactly: '*' is not a wildcard)"
+        notes.append(note)
+    return notes
+
+
+def _nobody_entered(spec: FunnelSpec, inventory: pl.DataFrame) -> str:
+    first = spec.steps[0]
+    if inventory.is_empty():
+        return "no unit entered the funnel: no row of the data was used (see the ledger)"
+    occurs = inventory.filter(pl.col("event").is_in(list(first.events)))["rows"].sum()
+    names = ", ".join(f"'{e}'" for e in first.events)
+    if not occurs:
+        top = inventory.sort("rows", "event", descending=[True, False]).head(5)
+        common = ", ".join(f"{e} ({n:,})" for e, n in top.iter_rows())
+        return (
+            f"no unit entered the funnel: its first step '{first.name}' ({names}) never "
+            f"occurs in the data; the most frequent events are {common}"
+        )
+    where = f" but none where {first.where.text}" if first.where is not None else ""
+    return (
+        f"no unit entered the funnel: its first step's events ({names}) occur "
+        f"{int(occurs):,} times{where}"
+    )
+
+
+def data_notes(
+    spec: FunnelSpec, inventory: pl.DataFrame, *, causes: bool, entered: int
+) -> list[str]:
+    """Notes on what in ``spec`` the data cannot match. ``inventory``: ``event``, ``rows``
+    (used rows per event name); ``causes``: attribution ran; ``entered``: units entered.
+
+    >>> spec = FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
+    ...     {"name": "checkout", "event": "begin_checkot"}], "attribution": {"builtin": False}})
+    >>> inv = pl.DataFrame({"event": ["add_to_cart", "begin_checkout"], "rows": [9, 4]})
+    >>> data_notes(spec, inv, causes=True, entered=9)[0][-30:]
+    "did you mean 'begin_checkout'?"
+    """
+    known = inventory["event"].to_list()
+    notes = []
+    if entered == 0:
+        notes.append(_nobody_entered(spec, inventory))
+    for step in spec.steps:
+        notes += _missing(f"step '{step.name}'", step.events, known)
+    for exclusion in spec.exclusions:
+        notes += _missing("exclusion", exclusion.events, known)
+    if not causes:
+        return notes
+    for cause in spec.causes:
+        if cause.builtin:  # the built-in vocabulary is wide: say so only when none occurs
+            if not any(e in known for e in cause.events):
+                listed = ", ".join(cause.events)
+                notes.append(
+                    f"built-in cause '{cause.name}' cannot fire: none of its events ({listed}) "
+                    "occurs in the data; add a [[causes]] table with your event names"
+                )
+            continue
+        notes += _missing(f"cause '{cause.name}'", cause.events, known, "; it cannot fire")
+        notes += _missing(f"cause '{cause.name}' unless_later", cause.unless_events, known)
+    notes += spec.attribution.left_out
+    return notes
