@@ -12,10 +12,12 @@ from funnel.input.load import LoadOptions, scan_events
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
 from funnel.results.comparison import Comparison
+from funnel.results.inspection import Inspection
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
 from funnel.runners.analyze import AnalyzeOptions, analyze, validate
 from funnel.runners.compare import compare, compare_arms
+from funnel.runners.inspect import inspect
 from funnel.spec.conditions import parse_filter
 from funnel.spec.funnel_spec import Exclusion, FunnelSpec, SessionOptions, Step
 from funnel.spec.shipped import builtin_spec
@@ -37,6 +39,7 @@ __all__ = [
     "FunnelError",
     "FunnelResult",
     "FunnelSpec",
+    "Inspection",
     "Ledger",
     "LoadOptions",
     "SchemaError",
@@ -51,6 +54,7 @@ __all__ = [
     "compare",
     "compare_arms",
     "compare_results",
+    "inspect",
     "order_events",
     "parse_duration",
     "parse_filter",

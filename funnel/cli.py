@@ -13,12 +13,14 @@ from pathlib import Path
 import click
 
 from funnel.cli_handler import EXIT_WORSE, Commands, echo, usage
+from funnel.cli_inspect import inspect_cmd
 from funnel.cli_options import (
     EXAMPLES,
     Renamed,
     analyze_options,
     arm_option,
     by_option,
+    check_notes,
     check_run_outputs,
     engine,
     format_option,
@@ -28,6 +30,7 @@ from funnel.cli_options import (
     period,
     shares,
     spec_option,
+    strict_option,
     trend_option,
 )
 from funnel.outputs import write_table
@@ -62,6 +65,7 @@ def main() -> None:
 )
 @click.option("--no-causes", is_flag=True, help="Skip cause attribution.")
 @html_option
+@strict_option
 @input_options
 def analyze_cmd(
     events,
@@ -72,6 +76,7 @@ def analyze_cmd(
     sessions_out,
     no_causes,
     html_out,
+    strict,
     preset,
     maps,
     tz,
@@ -96,6 +101,7 @@ def analyze_cmd(
     echo(text() if text else format_result(result))
     if html_out and not quiet:
         click.echo(f"report written to {html_out}", err=True)
+    check_notes(result.notes, quiet=quiet, strict=strict)
 
 
 @main.command("causes", epilog=EXAMPLES["causes"])
@@ -114,6 +120,7 @@ def analyze_cmd(
     metavar="FILE",
     help="Write the per-session table with primary cause and causes.",
 )
+@strict_option
 @input_options
 def causes_cmd(
     events,
@@ -121,6 +128,7 @@ def causes_cmd(
     fmt,
     evidence_out,
     sessions_out,
+    strict,
     preset,
     maps,
     tz,
@@ -144,6 +152,7 @@ def causes_cmd(
     if sessions_out:
         write_table(result.units, sessions_out)
     echo(causes.to_json() if fmt == "json" else format_causes(causes))
+    check_notes(result.notes, quiet=quiet, strict=strict)
 
 
 @main.command("compare", epilog=EXAMPLES["compare"])
@@ -307,6 +316,7 @@ def compare_cmd(
 @by_option
 @arm_option("Also compare the arms in this column (e.g. experiment_arm).", "--compare-by")
 @trend_option
+@strict_option
 @input_options
 def report_cmd(
     events,
@@ -315,6 +325,7 @@ def report_cmd(
     by,
     arm,
     trend,
+    strict,
     preset,
     maps,
     tz,
@@ -337,6 +348,7 @@ def report_cmd(
         write_report(out, result, cmp, inputs=list(events))
     if not quiet:
         click.echo(f"report written to {out}")
+    check_notes(result.notes, quiet=quiet, strict=strict)
 
 
 @main.command("validate", epilog=EXAMPLES["validate"])
@@ -375,6 +387,8 @@ def simulate_cmd(out, users, seed, days, truth):
     n = write_simulation(Path(out), n_users=users, seed=seed, days=days, truth=truth)
     click.echo(f"wrote {n:,} events to {Path(out) / 'events.parquet'}")
 
+
+main.add_command(inspect_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,7 @@ import polars as pl
 
 from funnel.render.terminal import rich_table
 from funnel.results.comparison import Comparison
+from funnel.results.inspection import Inspection
 from funnel.results.result import CauseTables, FunnelResult
 
 __all__ = ["format_causes", "format_comparison", "format_result", "format_table"]
@@ -257,4 +258,26 @@ def format_comparison(cmp: Comparison) -> str:
         f"difference detected with {s['power']:.0%} power",
     ]
     out += [f"note: {n}" for n in cmp.notes]
+    return "\n".join(out)
+
+
+def format_inspection(found: Inspection) -> str:
+    """What ``funnel inspect`` prints: the ledger, events, columns and the starter spec."""
+    s = found.summary
+    out = [
+        f"{s['rows']:,} valid rows, {s['users']:,} users, from {s['first']} to {s['last']}",
+        "",
+        "Ledger",
+        *found.ledger.summary_lines(),
+        "",
+        "Events",
+        format_table(found.events, pct=("share",)),
+        "",
+        "Columns",
+        format_table(found.columns, pct=("null_share",)),
+        "",
+        *[f"note: {n}" for n in found.notes],
+    ]
+    if found.starter is not None:
+        out += ["", "Starter spec (--spec-out FILE writes it)", found.starter.to_toml()]
     return "\n".join(out)
