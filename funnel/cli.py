@@ -185,7 +185,8 @@ def causes_cmd(
 @click.option(
     "--expected-split",
     metavar="SHARES",
-    help="Expected share of users per version, e.g. 50,50 (sample ratio check).",
+    help="The experiment's share of users per version, e.g. 50,50: checks the sample ratio "
+    "(segments are not checked).",
 )
 @click.option(
     "--adjust",

@@ -75,9 +75,10 @@ def compare(
         keys = [k for k in rows if k[2] == metric and rows[k]["p"] is not None]
         for k, q in zip(keys, holm([rows[k]["p"] for k in keys]), strict=True):
             rows[k]["p_adj"] = q
-    for k in rows:  # same last step: overall conversion is the last step's test
-        if k[2] == "conversion":
-            rows[k]["p_adj"] = rows[(k[0], steps[-1], "conversion_from_entry")].get("p_adj")
+    # overall conversion (the verdict) is a family of its own, over the treatments
+    keys = [k for k in rows if k[2] == "conversion" and rows[k]["p"] is not None]
+    for k, q in zip(keys, holm([rows[k]["p"] for k in keys]), strict=True):
+        rows[k]["p_adj"] = q
     timing: dict[tuple, dict[str, Any]] = {}
     for label, units in versions.items():
         if label == control:

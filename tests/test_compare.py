@@ -130,7 +130,7 @@ def test_aa_splits_are_calibrated(sample):
     """Random 50/50 splits of the sample's users: false positives at alpha 0.05 are 3-7%."""
     units, spec = sample.units, sample.spec
     users = units["user_id"].unique().sort()
-    overall, steps, times, familywise = [], [], [], []
+    overall, verdicts, steps, times, familywise = [], [], [], [], []
     for seed in range(500):  # 500 simulated A/A experiments
         rng = np.random.default_rng(seed)
         arm_a = users.filter(pl.Series(rng.random(users.len()) < 0.5))
@@ -141,11 +141,16 @@ def test_aa_splits_are_calibrated(sample):
             kind="arms",
         )
         primary = cmp.steps.filter(metric="conversion_from_entry", test="z")
-        overall.append(cmp.steps.filter(step="overall")["p_value"][0] < 0.05)
+        decision = cmp.steps.filter(step="overall").row(0, named=True)
+        overall.append(decision["p_value"] < 0.05)
+        # the verdict line says what the row says, and fires as often as alpha
+        verdicts.append(not cmp.verdicts()[0].endswith(")"))
+        assert verdicts[-1] == decision["significant"]
         steps.extend((primary["p_value"] < 0.05).to_list())
         times.extend((cmp.timing["p_value"] < 0.05).to_list())
         familywise.append(bool(primary["significant"].any()))
     assert 0.03 <= np.mean(overall) <= 0.07
+    assert 0.03 <= np.mean(verdicts) <= 0.07
     assert 0.03 <= np.mean(steps) <= 0.07
     assert 0.03 <= np.mean(times) <= 0.07
     assert np.mean(familywise) <= 0.07  # Holm keeps the family-wise rate near alpha
@@ -153,7 +158,8 @@ def test_aa_splits_are_calibrated(sample):
 
 def test_planted_arm_difference_is_detected(sample):
     """Arm B cuts payment failures (20% -> 8%): more conversion, fewer payment-failure exits."""
-    cmp = funnel.compare(SAMPLE, by="experiment_arm", options=CompareOptions(bootstrap=200))
+    opts = CompareOptions(bootstrap=200, expected_split=(50, 50))  # an experiment
+    cmp = funnel.compare(SAMPLE, by="experiment_arm", options=opts)
     assert cmp.control == "A"
     overall = cmp.steps.filter(step="overall").row(0, named=True)
     assert overall["diff"] > 0 and overall["significant"]
@@ -378,3 +384,23 @@ def test_an_empty_version_is_a_warning_not_a_crash():
     assert cmp.steps.filter(step="overall")["p_value"].is_null().all()
     json.loads(cmp.to_json())
     assert "Warning" in cmp.to_markdown()
+
+
+def test_segments_get_no_sample_ratio_alarm_and_experiments_do():
+    """compare --by device compares segments: no sample-ratio check unless a split is
+    declared; with three versions the verdict's detectable effect is at alpha / 2."""
+    from funnel.versions.stats import minimum_detectable_effect
+
+    cmp = funnel.compare(SAMPLE, by="device", options=CompareOptions(bootstrap=0))
+    assert not cmp.warnings and cmp.summary["sample_ratio_p"] is None
+    assert any(n.startswith("no sample-ratio check") for n in cmp.notes)
+    for row in cmp.steps.filter(step="overall").iter_rows(named=True):
+        level = cmp.summary["alpha"] / 2  # two treatments against the control
+        mde = minimum_detectable_effect(row["control_rate"], row["n"], row["control_n"], level, 0.8)
+        assert row["mde"] == pytest.approx(mde)
+        if not row["significant"]:  # the verdict shows the detectable effect of its row
+            assert f"±{row['mde'] * 100:.1f} pp" in " ".join(cmp.verdicts())
+    declared = funnel.compare(
+        SAMPLE, by="device", options=CompareOptions(bootstrap=0, expected_split=(1, 1, 1))
+    )
+    assert any("SAMPLE RATIO MISMATCH" in w for w in declared.warnings)

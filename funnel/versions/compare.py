@@ -41,8 +41,8 @@ class CompareOptions:
 
     ``control``: the version the others are compared with (default: the first);
     ``alpha``: significance level; ``adjust``: ``holm`` (default) or ``bh`` across steps;
-    ``expected_split``: expected share of users per version for the sample ratio check
-    (arms default to an equal split); ``bootstrap`` resamples (0: no interval) and ``seed``
+    ``expected_split``: expected share of users per version of an experiment, for the
+    sample ratio check (none without it); ``bootstrap`` resamples (0: no interval) and ``seed``
     for the median differences; ``power`` for the minimum detectable effect;
     ``align``: step name -> name it is compared as (added to the specs' ``same_as``);
     ``crossovers``: ``drop`` (default) or ``keep`` units of users seen in two arms.
@@ -212,9 +212,14 @@ def compare_versions(
     mix_ok = all("primary_cause" in v.units.columns for v in versions)
     if mix and mix["min_expected"] < 5:
         notes.append("cause mix: some expected counts are below 5, the chi-square is rough")
+    # the sample ratio is a check of an experiment's assignment: only when its split is
+    # declared (segments such as devices are not meant to be of any size)
     split = opts.expected_split
     if split is None and kind == "arms":
-        split = (1.0,) * len(versions)
+        notes.append(
+            "no sample-ratio check: give the experiment's split (--expected-split 50,50) "
+            "when these are the arms of an experiment"
+        )
     srm, srm_p = None, None
     if split is not None:
         srm, srm_p = _sample_ratio(versions, counts, split, labels)

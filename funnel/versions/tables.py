@@ -92,14 +92,16 @@ def _counts(v: Version, cols: list[str]) -> dict[str, int]:
     return {k: int(x) for k, x in v.units.select(exprs).row(0, named=True).items()}
 
 
-def _test_row(x: int, n: int, x0: int, n0: int, opts: CompareOptions) -> dict[str, Any]:
+def _test_row(
+    x: int, n: int, x0: int, n0: int, opts: CompareOptions, alpha: float | None = None
+) -> dict[str, Any]:
     rate = x / n if n else math.nan
     rate0 = x0 / n0 if n0 else math.nan
     d, lo, hi = newcombe_interval(x, n, x0, n0, opts.confidence)
     degenerate = (x == n and x0 == n0) or (x == 0 and x0 == 0)
     p, test = (math.nan, "none") if degenerate else proportion_test(x, n, x0, n0)
     rr, rr_lo, rr_hi = risk_ratio(x, n, x0, n0, opts.confidence) if x0 else (math.nan,) * 3
-    mde = minimum_detectable_effect(rate0, n, n0, opts.alpha, opts.power)
+    mde = minimum_detectable_effect(rate0, n, n0, alpha or opts.alpha, opts.power)
     return {
         "control_n": n0,
         "control_x": x0,
@@ -136,7 +138,6 @@ def step_rows(
         names = dict(zip(_keys(v.spec, align), v.spec.step_names, strict=True))
         counts[v.label] = _counts(v, [f"at_{names[k]}" for k in shared])
     c0 = counts[versions[0].label]
-    last_shared = all(_keys(v.spec, align)[-1] == shared[-1] for v in versions)
     rows: list[dict[str, Any]] = []
     for v in versions[1:]:
         c = counts[v.label]
@@ -148,16 +149,16 @@ def step_rows(
             row = {"version": v.label, "step": key, "metric": "step_conversion"}
             row |= _test_row(c[f"s{i}"], c[f"r{i - 1}"], c0[f"s{i}"], c0[f"r{i - 1}"], opts)
             rows.append(row | {"from_step": shared[i - 1], "_family": "step"})
+        # overall conversion is the decision (the verdict, --fail-if-worse overall): its own
+        # family, adjusted over the treatments only; its detectable effect at the level the
+        # strictest of them is held to (alpha / treatments), so the two agree
         row = {"version": v.label, "step": "overall", "metric": "conversion"}
-        row |= _test_row(c["converted"], c["units"], c0["converted"], c0["units"], opts)
-        # with the same last step, overall conversion is that step's test: counted once
-        rows.append(row | {"_family": None if last_shared else "entry"})
+        level = opts.alpha / (len(versions) - 1)
+        row |= _test_row(c["converted"], c["units"], c0["converted"], c0["units"], opts, level)
+        rows.append(row | {"_family": "overall"})
     _adjusted(rows, "entry", opts)
     _adjusted(rows, "step", opts)
-    for r in rows:
-        if r["_family"] is None:
-            twin = next(x for x in rows if x["version"] == r["version"] and x["step"] == shared[-1])
-            r["p_adjusted"], r["significant"] = twin["p_adjusted"], twin["significant"]
+    _adjusted(rows, "overall", opts)
     return rows, counts
 
 
