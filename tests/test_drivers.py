@@ -80,3 +80,34 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
             r["feature"]: (r["abandoned_with"], r["converted_with"])
             for r in got.iter_rows(named=True)
         } == expected, coded
+
+
+def test_features_only_one_outcome_has_are_flagged_and_left_out_of_the_top():
+    """Complete separation (page=/cart: 0 converters on the sample) restates the outcome:
+    flagged, never significant, listed after every other feature."""
+    from funnel.causes.drivers import drivers_table
+
+    units = pl.DataFrame({"converted": [False] * 60 + [True] * 40})
+    counts = pl.DataFrame(
+        {
+            "feature": ["page=/cart", "event=x", "event=y"],
+            "kind": ["property", "event", "event"],
+            "abandoned_with": [50, 30, 0],
+            "converted_with": [0, 5, 25],
+        }
+    )
+    table = drivers_table(counts, units, SPEC)
+    order = table["feature"].to_list()
+    assert order[0] == "event=x" and set(order[1:]) == {"event=y", "page=/cart"}
+    flags = dict(zip(table["feature"], table["flag"], strict=True))
+    assert flags == {
+        "event=x": None,
+        "event=y": "only in converted units",
+        "page=/cart": "only in abandoned units",
+    }
+    assert table.filter(pl.col("flag").is_not_null())["significant"].to_list() == [False, False]
+    assert table.filter(feature="event=x")["significant"][0]  # 30/60 vs 5/40: a driver
+    sample = funnel.analyze("sample_events/").causes
+    cart = sample.drivers.filter(feature="page=/cart").row(0, named=True)
+    assert cart["converted_with"] == 0 and cart["flag"] == "only in abandoned units"
+    assert not cart["significant"] and sample.drivers["feature"][-1] == "page=/cart"

@@ -10,8 +10,12 @@ at least ``min_units`` units, with ``a``/``b`` abandoned/converted units that ha
   (log) 95% interval computed on the same cells;
 * a two-sided p-value (chi-square, or Fisher's exact test when an expected count is
   below 5; :func:`funnel.stats.two_by_two_p`);
-* Benjamini-Hochberg q-values over all tested features; ``significant`` marks q < 0.05 and
-  an odds ratio above 1.
+* Benjamini-Hochberg q-values over all tested features; ``significant`` marks q < 0.05, an
+  odds ratio above 1 and no ``flag``;
+* ``flag``: ``only in abandoned units`` (or ``only in converted units``) — complete
+  separation: such a feature restates the outcome (a page only those who left can see, an
+  event of the exit itself) rather than explains it, and its odds ratio only reflects the
+  prior. Flagged features stay in the table, last, and out of the top lists.
 
 ``cause`` names the taxonomy cause whose evidence events include the feature's event, so
 drivers *outside* the taxonomy stand out. Association only; see docs/causes.md.
@@ -44,6 +48,7 @@ _SCHEMA = {
     "p_value": pl.Float64,
     "q_value": pl.Float64,
     "significant": pl.Boolean,
+    "flag": pl.String,
     "cause": pl.String,
 }
 
@@ -232,12 +237,26 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
         pl.Series("odds_ratio_hi", np.exp(log_or + z * se)),
         pl.Series("p_value", p),
         pl.Series("q_value", q),
+        pl.when(pl.col("converted_with") == 0)
+        .then(pl.lit("only in abandoned units"))
+        .when(pl.col("abandoned_with") == 0)
+        .then(pl.lit("only in converted units"))
+        .alias("flag"),
         pl.Series("significant", (q < 0.05) & (log_or > 0)),
         pl.col("feature")
         .str.strip_prefix("event=")
         .replace_strict(cause_of, default=None, return_dtype=pl.String)
         .alias("cause"),
-    ).with_columns(pl.when(pl.col("kind") == "event").then(pl.col("cause")).alias("cause"))
+    ).with_columns(
+        pl.when(pl.col("kind") == "event").then(pl.col("cause")).alias("cause"),
+        (pl.col("significant") & pl.col("flag").is_null()).alias("significant"),
+    )
+    flagged = pl.col("flag").is_not_null()
     return out.select(list(_SCHEMA)).sort(
-        "significant", "q_value", "odds_ratio", "feature", descending=[True, False, True, False]
+        flagged,
+        "significant",
+        "q_value",
+        "odds_ratio",
+        "feature",
+        descending=[False, True, False, True, False],
     )

@@ -157,6 +157,10 @@ def format_causes(causes: CauseTables, drivers: int = 15) -> str:
         )
         out += ["", "Drop-off drivers (q < 0.05, over-represented in abandoned units)"]
         out.append(format_table(table))
+    flagged = causes.drivers.filter(pl.col("flag").is_not_null())
+    if flagged.height:  # complete separation: they restate the outcome
+        listed = ", ".join(f"{f} ({why})" for f, why in flagged.select("feature", "flag").rows())
+        out.append(f"note: left out of the drivers, as they restate the outcome: {listed}")
     for note in causes.notes:
         out.append(f"note: {note}")
     return "\n".join(out)
