@@ -107,10 +107,17 @@ def sessions(rows: list[dict], spec: FunnelSpec) -> list[list[dict]]:
                     secs = (r["timestamp"] - b[0]["timestamp"]) / dt.timedelta(microseconds=1)
                     chunks[int(secs // int(opts.max_length_s * 1e6))].append(r)
                 pieces = [chunks[c] for c in sorted(chunks)]
-            for p in pieces:
+            for i, p in enumerate(pieces):
+                given = p[0].get("session_id") if opts.use_column else None
                 for r in p:
                     r["_start"], r["_end"] = p[0]["timestamp"], p[-1]["timestamp"]
-                    r["_sess"] = p[0].get("session_id") if opts.use_column else None
+                    r["_given"] = given  # the provided id: sessions are ordered by it
+                    # later pieces of a provided session carry their start: ids stay unique
+                    r["_sess"] = (
+                        f"{given}/{p[0]['timestamp'].strftime('%Y%m%dT%H%M%S.%fZ')}"
+                        if given is not None and i > 0
+                        else given
+                    )
                 out.append(p)
     return out
 
@@ -218,7 +225,7 @@ def _span(sess: list[list[dict]], first: list[dict], last: list[dict]) -> list[d
     session order: rows without a provided session id (cut by time) first, then provided
     ids in order."""
     mine = [s for s in sess if s[0]["user_id"] == first[0]["user_id"]]
-    mine.sort(key=lambda s: (s[0]["_sess"] is not None, s[0]["_sess"] or "", s[0]["_start"]))
+    mine.sort(key=lambda s: (s[0]["_given"] is not None, s[0]["_given"] or "", s[0]["_start"]))
     ids = [id(s) for s in mine]
     a, b = sorted((ids.index(id(first)), ids.index(id(last))))  # either may come first
     return [r for s in mine[a : b + 1] for r in s]

@@ -129,3 +129,24 @@ def test_exit_time_and_time_to_convert():
     a, b = u.filter(user_id="a").row(0, named=True), u.filter(user_id="b").row(0, named=True)
     assert a["exit_step"] == "cart" and a["time_at_exit_s"] == 420.0
     assert b["converted"] and b["time_to_convert_s"] == 180.0 and b["exit_step"] is None
+
+
+def test_a_provided_session_cut_by_max_length_keeps_unique_ids():
+    """Found by the attribution property test: two pieces of one provided session had one
+    id (u1/s2), so outputs keyed by session id merged two units."""
+    df = pl.DataFrame(
+        {
+            "user_id": ["u1"] * 3,
+            "session_id": ["s2"] * 3,
+            "event": ["add_to_cart", "add_to_cart", "begin_checkout"],
+            "timestamp": ["2024-03-09T23:00:00Z", "2024-03-09T23:50:00Z", "2024-03-09T23:51:00Z"],
+        }
+    )
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [{"event": "add_to_cart"}, {"event": "begin_checkout"}],
+            "sessions": {"use_column": True, "max_length": "45m"},
+        }
+    )
+    units = funnel.analyze(df, spec, funnel.AnalyzeOptions(causes=False)).units
+    assert units["session_id"].to_list() == ["u1/s2", "u1/s2/20240309T235000.000000Z"]

@@ -20,7 +20,9 @@ rows with a null ``session_id`` are sessionized by timeout.
 
 ``_sid`` numbers sessions (an integer unique in this run); ``session_id`` as shown to
 users is ``"{user_id}/{start}"`` with the session's first timestamp, or
-``"{user_id}/{session_id}"`` with ``use_column``: deterministic and stable across runs.
+``"{user_id}/{session_id}"`` with ``use_column`` (a provided session cut by
+``max_length_s``: its later pieces ``"{user_id}/{session_id}/{start}"``, so ids stay
+unique): deterministic and stable across runs.
 """
 
 from __future__ import annotations
@@ -257,8 +259,22 @@ def sessionize(frame: pl.LazyFrame, options: SessionizeOptions | None = None) ->
         start = pl.when(pl.col("_new")).then(ts).forward_fill()
         chunk = (ts - start).dt.total_microseconds() // int(options.max_length_s * 1_000_000)
         frame = frame.with_columns(
-            (pl.col("_new") | (chunk != chunk.shift(1)).fill_null(True)).alias("_new")
+            (pl.col("_new") | (chunk != chunk.shift(1)).fill_null(True)).alias("_new"),
+            (chunk > 0).alias("_cut"),
         )
+        if options.use_column and "session_id" in frame.collect_schema().names():
+            # a provided session cut by max_length: its later pieces get their start in
+            # their id, so no two sessions share one (u1/s2, u1/s2/20240309T235000.000000Z)
+            piece_start = pl.when(pl.col("_new")).then(ts).forward_fill()
+            stamp = piece_start.dt.strftime("%Y%m%dT%H%M%S%.6fZ")
+            label = pl.concat_str(pl.col("session_id").cast(pl.String), pl.lit("/"), stamp)
+            frame = frame.with_columns(
+                pl.when(pl.col("_cut") & pl.col("session_id").is_not_null())
+                .then(label)
+                .otherwise(pl.col("session_id").cast(pl.String))
+                .alias("session_id")
+            )
+        frame = frame.drop("_cut")
     frame = frame.with_columns(pl.col("_new").cum_sum().cast(pl.Int64).alias("_sid"))
     last = (pl.col("_sid") != pl.col("_sid").shift(-1)).fill_null(True)
     return frame.with_columns(
