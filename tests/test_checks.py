@@ -124,3 +124,42 @@ def test_notes_show_escaped_in_markdown_html_and_the_notebook(tmp_path):
 
     page = write_report(tmp_path / "r.html", result).read_text()
     assert "Checks: the spec against the data" in page and "&lt;b&gt;buy" in page
+
+
+def _restored_baskets() -> pl.DataFrame:
+    rows = [
+        ("a", "2024-05-01T10:00:00Z", "add_to_cart"),
+        ("a", "2024-05-01T10:01:00Z", "begin_checkout"),
+        ("a", "2024-05-01T10:02:00Z", "purchase"),
+        ("b", "2024-05-01T11:00:00Z", "begin_checkout"),  # a restored basket: no cart
+        ("b", "2024-05-01T11:01:00Z", "add_shipping_info"),
+        ("c", "2024-05-01T12:00:00Z", "page_view"),
+        ("d", "2024-05-01T13:00:00Z", "add_to_cart"),
+        ("d", "2024-05-01T15:00:00Z", "begin_checkout"),  # a later session, no cart in it
+    ]
+    return pl.DataFrame(rows, schema=["user_id", "timestamp", "event"], orient="row")
+
+
+def test_sessions_that_skip_the_entry_step_are_counted_in_a_note():
+    df = _restored_baskets()
+    result = funnel.analyze(df, options=funnel.AnalyzeOptions(causes=False))
+    assert result.summary["units_entered"] == 2  # a's and d's cart sessions
+    assert result.summary["outside_sessions"] == 2  # b's session and d's second one
+    assert any(n.startswith("2 sessions have an event of a later step") for n in result.notes)
+    # a user's path over a 1-day window takes d's second session in: only b's is outside
+    spec = funnel.builtin_spec("checkout")
+    users = funnel.FunnelSpec.from_dict(
+        {"steps": [s.to_dict() for s in spec.steps], "unit": "users", "window": "1d"}
+    )
+    by_user = funnel.analyze(df, users, funnel.AnalyzeOptions(causes=False))
+    assert by_user.summary["outside_sessions"] == 1
+    # open funnels let them in
+    open_spec = funnel.FunnelSpec.from_dict(
+        {"steps": [s.to_dict() for s in spec.steps], "entry": "open"}
+    )
+    assert (
+        funnel.analyze(df, open_spec, funnel.AnalyzeOptions(causes=False)).summary[
+            "outside_sessions"
+        ]
+        == 0
+    )

@@ -14,7 +14,7 @@ import polars as pl
 from funnel.errors import closest
 from funnel.spec.funnel_spec import FunnelSpec
 
-__all__ = ["data_notes"]
+__all__ = ["data_notes", "outside_sessions"]
 
 
 def _missing(what: str, events: tuple[str, ...], known: list[str], then: str = "") -> list[str]:
@@ -52,11 +52,30 @@ def _nobody_entered(spec: FunnelSpec, inventory: pl.DataFrame) -> str:
     )
 
 
+def outside_sessions(sessions: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
+    """``outside_sessions``: sessions with an event of a step after the first (a restored
+    basket opening checkout) that are part of no unit — in no table. ``sessions``: the
+    sessionized rows (``_sid``, ``event``); ``units``: the units with their entry and exit
+    sessions (``_sid``, ``_exit_sid``; a unit spans the sessions between). Never collects.
+    """
+    later = sorted({e for s in spec.steps[1:] for e in s.events} - set(spec.steps[0].events))
+    lo = pl.min_horizontal("_sid", "_exit_sid")
+    hi = pl.max_horizontal("_sid", "_exit_sid")
+    inside = units.select(pl.int_ranges(lo, hi + 1).explode().alias("_sid"))
+    touched = sessions.filter(pl.col("event").is_in(later)).select("_sid")  # coded or text
+    return (
+        touched.unique()
+        .join(inside.unique(), on="_sid", how="anti")
+        .select(pl.len().cast(pl.Int64).alias("outside_sessions"))
+    )
+
+
 def data_notes(
-    spec: FunnelSpec, inventory: pl.DataFrame, *, causes: bool, entered: int
+    spec: FunnelSpec, inventory: pl.DataFrame, *, causes: bool, entered: int, outside: int = 0
 ) -> list[str]:
     """Notes on what in ``spec`` the data cannot match. ``inventory``: ``event``, ``rows``
-    (used rows per event name); ``causes``: attribution ran; ``entered``: units entered.
+    (used rows per event name); ``causes``: attribution ran; ``entered``: units entered;
+    ``outside``: :func:`outside_sessions`.
 
     >>> spec = FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
     ...     {"name": "checkout", "event": "begin_checkot"}], "attribution": {"builtin": False}})
@@ -68,6 +87,13 @@ def data_notes(
     notes = []
     if entered == 0:
         notes.append(_nobody_entered(spec, inventory))
+    if outside:
+        first = spec.steps[0]
+        notes.append(
+            f"{outside:,} sessions have an event of a later step but did not enter the "
+            f"funnel at '{first.name}' in that session (a restored basket, a bookmarked "
+            'checkout); they are in no table: entry = "open" lets them in'
+        )
     for step in spec.steps:
         notes += _missing(f"step '{step.name}'", step.events, known)
     for exclusion in spec.exclusions:

@@ -20,7 +20,7 @@ import polars as pl
 
 from funnel.causes.evidence import cause_rows, row_flags, shown_columns
 from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
-from funnel.engine.checks import data_notes
+from funnel.engine.checks import data_notes, outside_sessions
 from funnel.engine.sessionize import (
     SessionizeOptions,
     carried_columns,
@@ -243,6 +243,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         pl.col("_first").sum().cast(pl.Int64).alias("sessions"),
         new_user.sum().cast(pl.Int64).alias("users"),
     )
+    counts = pl.concat([counts, outside_sessions(sess, units_lf, spec)], how="horizontal")
     inventory = sess.group_by("event").agg(pl.len().cast(pl.Int64).alias("rows"))
     plans = [dups, units_lf, counts, inventory]
     if plan.causes:  # in the same collect: the sessions are computed once for both
@@ -344,6 +345,7 @@ def reduce_partials(
         "units_entered": n_units,
         "units_converted": n_conv,
         "conversion": n_conv / n_units if n_units else None,
+        "outside_sessions": int(counted["outside_sessions"][0]),
     }
     by = list(plan.by)
     return FunnelResult(
@@ -362,6 +364,7 @@ def reduce_partials(
                 _summed([p.events for p in parts], ["event"]),
                 causes=plan.causes,
                 entered=n_units,
+                outside=int(counted["outside_sessions"][0]),
             )
         ),
     )
