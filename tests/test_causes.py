@@ -337,3 +337,30 @@ def test_cause_tables_render_escaped_html_and_one_line_repr():
     assert "&lt;script&gt;" in causes._repr_html_()
     assert "\n" not in repr(causes) and repr(causes).startswith("CauseTables(")
     assert json.loads(causes.to_json(include_evidence=True))["evidence"]
+
+
+def test_evidence_only_converters_have_gets_a_note_and_no_risk_ratio():
+    """Shipping and tax only on the purchase hit: a cause on the purchase event is exposed
+    only in converted units; a risk ratio would read as a strong protective effect."""
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [{"event": "add_to_cart"}, {"event": "begin_checkout"}, {"event": "purchase"}],
+            "attribution": {"builtin": False},
+            "causes": [
+                {"name": "late_costs", "event": "purchase", "within_events": 50},
+                {"name": "walled", "event": "login_wall", "within_events": 50},
+            ],
+        }
+    )
+    causes = funnel.analyze("sample_events/", spec).causes
+    late = causes.exposure.filter(cause="late_costs").row(0, named=True)
+    assert late["exposed"] > 0 and late["exposed_abandoned"] == 0
+    assert late["risk_ratio"] is None and late["excess_abandoned"] is None
+    assert late["p_value"] is None
+    assert any(
+        n.startswith(f"cause 'late_costs': all {late['exposed']:,} exposed units")
+        for n in causes.notes
+    )
+    walled = causes.exposure.filter(cause="walled").row(0, named=True)
+    assert walled["risk_ratio"] is not None  # abandoned units have it: estimated as before
+    assert not any(n.startswith("cause 'walled'") for n in causes.notes)

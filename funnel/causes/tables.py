@@ -13,6 +13,8 @@ interval comes from the interval of RR.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 
@@ -161,6 +163,8 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     for i, c in enumerate(spec.causes):
         n1, a, n0, cc = (int(sums[f"{k}_{i}"]) for k in ("n1", "a", "n0", "c"))
         rr, lo, hi = risk_ratio(a, n1, cc, n0)
+        if n1 and not a:  # seen only where shoppers bought: no estimate (exposure_notes)
+            rr = lo = hi = math.nan
 
         def excess(r: float, a: int = a) -> float | None:
             return a * (1 - 1 / r) if r and np.isfinite(r) else None
@@ -180,7 +184,9 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
                 "risk_ratio_lo": lo if np.isfinite(lo) else None,
                 "risk_ratio_hi": hi if np.isfinite(hi) else None,
                 "p_value": (
-                    float(two_by_two_p([a], [n1 - a], [cc], [n0 - cc])[0]) if n1 and n0 else None
+                    float(two_by_two_p([a], [n1 - a], [cc], [n0 - cc])[0])
+                    if n1 and n0 and a
+                    else None
                 ),
                 "excess_abandoned": excess(rr),
                 "excess_abandoned_lo": excess(lo),
@@ -332,6 +338,25 @@ def attribute_units(
     )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
+
+
+def exposure_notes(exposure: pl.DataFrame) -> list[str]:
+    """Causes whose every exposed unit converted: their evidence is seen only where
+    shoppers buy (shipping and tax on the purchase event itself), so the exposure table
+    gives them no risk ratio (it would read as a strong "protective" effect).
+
+    >>> exp = pl.DataFrame({"cause": ["surprise_costs"], "exposed": [120],
+    ...                     "exposed_abandoned": [0]})
+    >>> exposure_notes(exp)[0][:60]
+    "cause 'surprise_costs': all 120 exposed units converted, so "
+    """
+    only = exposure.filter((pl.col("exposed") > 0) & (pl.col("exposed_abandoned") == 0))
+    return [
+        f"cause '{cause}': all {n:,} exposed units converted, so its evidence is seen only "
+        "where shoppers buy (is it on the purchase event itself?); no risk ratio or excess "
+        "abandonment is given"
+        for cause, n in only.select("cause", "exposed").iter_rows()
+    ]
 
 
 def cause_tables(

@@ -19,7 +19,13 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from funnel.causes.evidence import cause_rows, row_flags, shown_columns
-from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
+from funnel.causes.tables import (
+    attribute_units,
+    attribution_rows,
+    cause_notes,
+    cause_tables,
+    exposure_notes,
+)
 from funnel.engine.checks import data_notes, outside_sessions
 from funnel.engine.sessionize import (
     SessionizeOptions,
@@ -332,9 +338,8 @@ def reduce_partials(
             pl.col("abandoned_with", "converted_with").sum()
         )
         tables = cause_tables(units, evidence, driver_counts, spec)
-        causes = CauseTables(
-            **tables, notes=tuple(cause_notes(spec, set(plan.names))), currency=spec.currency
-        )
+        notes = [*cause_notes(spec, set(plan.names)), *exposure_notes(tables["exposure"])]
+        causes = CauseTables(**tables, notes=tuple(notes), currency=spec.currency)
     units = units.drop(pl.selectors.starts_with("_"))
     n_units, n_conv = units.height, int(units["converted"].sum())
     summary = {
