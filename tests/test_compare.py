@@ -404,3 +404,27 @@ def test_segments_get_no_sample_ratio_alarm_and_experiments_do():
         SAMPLE, by="device", options=CompareOptions(bootstrap=0, expected_split=(1, 1, 1))
     )
     assert any("SAMPLE RATIO MISMATCH" in w for w in declared.warnings)
+
+
+def test_a_spec_declares_the_experiment_whose_sample_ratio_is_checked():
+    base = {"steps": [{"event": "add_to_cart"}, {"event": "purchase"}]}
+    opts = CompareOptions(bootstrap=0)
+    equal = funnel.FunnelSpec.from_dict(base | {"experiment": {"arm": "experiment_arm"}})
+    cmp = funnel.compare(SAMPLE, spec=equal, by="experiment_arm", options=opts)
+    assert cmp.srm["expected_share"].to_list() == [0.5, 0.5] and not cmp.warnings
+    skewed = funnel.FunnelSpec.from_dict(
+        base | {"experiment": {"arm": "experiment_arm", "split": {"A": 80, "B": 20}}}
+    )
+    cmp = funnel.compare(SAMPLE, spec=skewed, by="experiment_arm", options=opts)
+    assert cmp.srm["expected_share"].to_list() == [0.8, 0.2]
+    assert any("SAMPLE RATIO MISMATCH" in w for w in cmp.warnings)
+    # another column of the same data is a segment: not checked
+    assert funnel.compare(SAMPLE, spec=skewed, by="device", options=opts).srm is None
+    missing = funnel.FunnelSpec.from_dict(
+        base | {"experiment": {"arm": "experiment_arm", "split": {"A": 50, "C": 50}}}
+    )
+    with pytest.raises(funnel.SpecError, match=r"experiment\.split: no share for arm 'B'"):
+        funnel.compare(SAMPLE, spec=missing, by="experiment_arm", options=opts)
+    with pytest.raises(funnel.SpecError, match=r"experiment\.arms: unknown key"):
+        funnel.FunnelSpec.from_dict(base | {"experiment": {"arms": "x"}})
+    assert equal.to_dict()["experiment"] == {"arm": "experiment_arm"}

@@ -96,6 +96,11 @@ def compare_arms(
     arm = pl.col(found[0])
     missing = units.filter(arm.is_null()).height
     labels = sorted(units.select(arm.drop_nulls().cast(pl.String).unique()).to_series().to_list())
+    experiment = result.spec.experiment
+    options = options or CompareOptions()
+    if experiment is not None and experiment.arm == by and options.expected_split is None:
+        # the spec declares these the arms of an experiment: check its sample ratio
+        options = replace(options, expected_split=experiment.shares(labels))
     versions = [
         Version(str(x), result.spec, units.filter(arm.cast(pl.String) == x)) for x in labels
     ]

@@ -27,6 +27,7 @@ A spec in TOML::
     event = "cart_cleared"
     between = ["cart", "purchase"]  # default: first and last step
 
+``[experiment]`` (funnel/spec/experiment.py) names an experiment's arm column and split.
 The semantics are written down in docs/semantics.md.
 """
 
@@ -41,6 +42,7 @@ from typing import Any
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
+from funnel.spec.experiment import Experiment, parse_experiment
 from funnel.spec.names import name_tuples
 from funnel.spec.taxonomy import AttributionOptions, Cause, parse_attribution
 from funnel.spec.toml_text import to_toml
@@ -67,6 +69,7 @@ _TOP_KEYS = {
     "causes",
     "attribution",
     "currency",
+    "experiment",
 }
 _STEP_KEYS = {"name", "event", "where", "same_as"}
 _EXCLUDE_KEYS = {"event", "where", "between"}
@@ -162,6 +165,7 @@ class FunnelSpec:
     causes: tuple[Cause, ...] = ()
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
     currency: str | None = None
+    experiment: Experiment | None = None  # [experiment]: funnel/spec/experiment.py
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -240,6 +244,8 @@ class FunnelSpec:
                     hint='a code or symbol, e.g. currency = "EUR"',
                 )
             opts["currency"] = cur.strip()
+        if "experiment" in data:
+            opts["experiment"] = parse_experiment(data["experiment"])
         window = data.get("window", "session")
         opts["window_s"] = None if window == "session" else parse_duration(window, key="window")
         if opts["window_s"] is not None and opts["window_s"] <= 0:
@@ -359,31 +365,35 @@ class FunnelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (JSON-ready)."""
-        return {
-            "name": self.name,
-            "mode": self.mode,
-            "window_s": self.window_s,
-            "unit": self.unit,
-            "entry": self.entry,
-            "hold": list(self.hold),
-            "steps": [s.to_dict() for s in self.steps],
-            "exclude": [
-                {"event": list(e.events), "between": [self.steps[i].name for i in e.between]}
-                | ({"where": e.where.text} if e.where else {})
-                for e in self.exclusions
-            ],
-            "sessions": {
-                "timeout_s": self.sessions.timeout_s,
-                "max_length_s": self.sessions.max_length_s,
-                "use_column": self.sessions.use_column,
-            },
-            "causes": [c.to_dict(self.step_names) for c in self.causes],
-            "attribution": {
-                "value": self.attribution.value,
-                "drivers": list(self.attribution.drivers),
-                "min_units": self.attribution.min_units,
-            },
-        } | ({"currency": self.currency} if self.currency else {})
+        return (
+            {
+                "name": self.name,
+                "mode": self.mode,
+                "window_s": self.window_s,
+                "unit": self.unit,
+                "entry": self.entry,
+                "hold": list(self.hold),
+                "steps": [s.to_dict() for s in self.steps],
+                "exclude": [
+                    {"event": list(e.events), "between": [self.steps[i].name for i in e.between]}
+                    | ({"where": e.where.text} if e.where else {})
+                    for e in self.exclusions
+                ],
+                "sessions": {
+                    "timeout_s": self.sessions.timeout_s,
+                    "max_length_s": self.sessions.max_length_s,
+                    "use_column": self.sessions.use_column,
+                },
+                "causes": [c.to_dict(self.step_names) for c in self.causes],
+                "attribution": {
+                    "value": self.attribution.value,
+                    "drivers": list(self.attribution.drivers),
+                    "min_units": self.attribution.min_units,
+                },
+            }
+            | ({"currency": self.currency} if self.currency else {})
+            | ({"experiment": self.experiment.to_dict()} if self.experiment else {})
+        )
 
     def to_toml(self) -> str:
         """The spec as TOML: as it was written (without comments), or from its data."""

@@ -217,8 +217,8 @@ def compare_versions(
     split = opts.expected_split
     if split is None and kind == "arms":
         notes.append(
-            "no sample-ratio check: give the experiment's split (--expected-split 50,50) "
-            "when these are the arms of an experiment"
+            "no sample-ratio check: when these are the arms of an experiment, give its split "
+            "(--expected-split 50,50, or an [experiment] table in the spec)"
         )
     srm, srm_p = None, None
     if split is not None:
