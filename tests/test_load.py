@@ -322,3 +322,43 @@ def test_ga360_sessions_export_becomes_one_event_per_hit():
     assert buy["items_count"] == 1 and buy["items_value"] == 33.98
     assert set(rows["event"]) >= {"page_view", "add_to_cart", "checkout_step_2", "coupon_rejected"}
     assert rows["session_id"].unique().len() == 3 and "device.deviceCategory" in rows.columns
+
+
+_GA4_VALUE = pl.Struct(
+    {
+        "string_value": pl.String,
+        "int_value": pl.Int64,
+        "float_value": pl.Float64,
+        "double_value": pl.Float64,
+    }
+)
+
+
+@pytest.mark.parametrize("shape", ["bigquery_parquet", "avro_converted_parquet"])
+def test_ga4_parquet_exports_read_like_the_json_export(tmp_path, shape):
+    """The same events as the JSON-lines fixture, written as BigQuery's Parquet export
+    (typed nested columns) and as Parquet converted from its Avro export (where a repeated
+    field with no entries is null rather than an empty list, and unused value fields are
+    present and null): the ga4 preset reads all three alike."""
+    df = pl.read_ndjson(FIX / "ga4.ndjson").with_columns(
+        pl.col("event_params").cast(pl.List(pl.Struct({"key": pl.String, "value": _GA4_VALUE})))
+    )
+    if shape == "avro_converted_parquet":
+        df = df.with_columns(
+            pl.when(pl.col(c).list.len() > 0).then(pl.col(c)).alias(c)
+            for c in ("event_params", "items")
+        ).with_columns(
+            pl.lit(None, pl.List(pl.Struct({"key": pl.String, "value": _GA4_VALUE}))).alias(
+                "user_properties"
+            )
+        )
+        no_items = df.head(1).with_columns(pl.lit(None).cast(df.schema["items"]).alias("items"))
+        df = pl.concat([df, no_items])  # a last row whose items are null: still one event
+    path = tmp_path / "events_20240506.parquet"
+    df.write_parquet(path)
+    got = _load(path, preset="ga4")
+    want = _load(FIX / "ga4.ndjson", preset="ga4")
+    keys = ["user_id", "timestamp", "event", "session_id", "value", "page_title"]
+    keys += ["ecommerce.shipping_value", "device.category", "ga4_user_id"]
+    assert got.select(keys).head(want.height).equals(want.select(keys))
+    assert got.height == want.height + (shape == "avro_converted_parquet")
