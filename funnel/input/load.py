@@ -323,13 +323,8 @@ def canonical(
     ('a', 'x')
     """
     preset = PRESETS.get(options.preset) if options.preset is not None else None
-    # data columns named like the engine's own are read as data:<name> (the file readers
-    # did it already; frames from elsewhere get it here)
-    text = any(format_of(f) in ("csv", "ndjson") for f in files)
-    marks = TEXT_MARKS if text else ("_file",)  # read with the rows, not data
-    data = [c for c in frame.collect_schema().names() if c not in marks]
-    check_names(files[0] if len(files) == 1 else "input", data)
-    frame = frame.rename({c: escape(c) for c in data if escape(c) != c})
+    # data columns named like the engine's own arrive as data:<name>: the file readers,
+    # analyze's frame input and Spark's decode rename them (funnel.input.reserved)
     if preset is not None:
         frame = preset.transform(frame)
     if schemas is None or preset is not None:
