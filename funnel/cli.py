@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from funnel.cli_handler import EXIT_WORSE, Commands, echo, usage
+from funnel.cli_handler import EXIT_WORSE, Commands, check_notes, echo, usage
 from funnel.cli_inspect import inspect_cmd
 from funnel.cli_options import (
     EXAMPLES,
@@ -20,7 +20,6 @@ from funnel.cli_options import (
     analyze_options,
     arm_option,
     by_option,
-    check_notes,
     check_run_outputs,
     engine,
     format_option,
@@ -94,7 +93,7 @@ def analyze_cmd(
         options = replace(options, causes=not no_causes)
         result = engine().analyze(list(events), spec, options, progress=bar.buckets)
         if sessions_out:
-            write_table(result.units, sessions_out)
+            write_table(result.all_units(), sessions_out)
         if html_out:
             write_report(html_out, result, inputs=list(events))
     text = {"json": result.to_json, "markdown": result.to_markdown}.get(fmt)
@@ -150,7 +149,7 @@ def causes_cmd(
     if evidence_out:
         write_table(causes.evidence, evidence_out)
     if sessions_out:
-        write_table(result.units, sessions_out)
+        write_table(result.all_units(), sessions_out)
     echo(causes.to_json() if fmt == "json" else format_causes(causes))
     check_notes(result.notes, quiet=quiet, strict=strict)
 

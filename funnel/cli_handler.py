@@ -10,7 +10,7 @@ import click
 from funnel.errors import FunnelError, first_line
 from funnel.render.terminal import safe_output
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_WORSE", "Commands", "echo", "usage"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_WORSE", "Commands", "check_notes", "echo", "usage"]
 
 EXIT_WORSE = 3
 EXIT_INTERRUPTED = 130
@@ -52,3 +52,17 @@ class Commands(click.Group):
                 err=True,
             )
             ctx.exit(1)
+
+
+def check_notes(notes: tuple[str, ...], *, quiet: bool, strict: bool) -> None:
+    """Print the result's notes on the spec and the data to stderr; with ``--strict``,
+    any note is an error (exit 1)."""
+    if not quiet:
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+    if strict and notes:
+        raise FunnelError(
+            f"--strict: {len(notes)} note{'s' if len(notes) > 1 else ''} on the spec and the "
+            f"data; the first: {notes[0]}",
+            hint="fix the spec (or the data), or run without --strict",
+        )

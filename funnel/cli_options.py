@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from funnel.errors import FunnelError
+from funnel.cli_handler import usage
+from funnel.durations import parse_duration
+from funnel.errors import SpecError
 from funnel.input.load import CANONICAL, LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
@@ -61,14 +63,17 @@ def parse_time(text: str | None) -> dt.datetime | None:
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
     """Keep a run option (``--memory``, ``--tmp-dir``) for :func:`analyze_options`."""
-    if value is not None and param.name == "memory":
-        try:
-            parse_size(value)
-        except FunnelError as exc:
-            raise click.BadParameter(str(exc)) from None
+    check = {"memory": parse_size, "censor": _horizon}.get(param.name)
+    if value is not None and check is not None:
+        usage(check, value, param)
     if value is not None and value != ():
         ctx.meta[f"funnel.{param.name}"] = value
     return value
+
+
+def _horizon(text: str) -> None:
+    if text not in ("auto", "off") and parse_duration(text, key="--censor") <= 0:
+        raise SpecError("--censor: the horizon must be positive", hint="off keeps every unit")
 
 
 def _run_option(name: str):
@@ -132,6 +137,7 @@ def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="da
         rejects_path=rejects,
         memory=_run_option("memory"),
         tmp_dir=_run_option("tmp_dir"),
+        censor=_run_option("censor") or "auto",
     )
 
 
@@ -302,6 +308,15 @@ def input_options(f):
                 "at most 4GiB). Larger dumps run out of core in buckets of users.",
             ),
             click.option(
+                "--censor",
+                metavar="HORIZON",
+                expose_value=False,
+                callback=_remember,
+                help="Leave out as censored the units that ended within HORIZON of the end "
+                "of the data (they may have gone on): auto (default: the session timeout), "
+                "a duration such as 2h, or off.",
+            ),
+            click.option(
                 "--tmp-dir",
                 type=click.Path(file_okay=False, exists=True),
                 expose_value=False,
@@ -370,17 +385,3 @@ strict_option = click.option(
     help="Exit 1 when the spec does not fit the data (an event name that never occurs, a "
     "funnel nobody entered): for CI.",
 )
-
-
-def check_notes(notes: tuple[str, ...], *, quiet: bool, strict: bool) -> None:
-    """Print the result's notes on the spec and the data to stderr; with ``--strict``,
-    any note is an error (exit 1)."""
-    if not quiet:
-        for note in notes:
-            click.echo(f"note: {note}", err=True)
-    if strict and notes:
-        raise FunnelError(
-            f"--strict: {len(notes)} note{'s' if len(notes) > 1 else ''} on the spec and the "
-            f"data; the first: {notes[0]}",
-            hint="fix the spec (or the data), or run without --strict",
-        )

@@ -289,6 +289,7 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
                 "time_at_exit_s": None
                 if converted
                 else (exit_row["_end"] - at[names[furthest]]).total_seconds(),
+                "last_event_at": exit_row["_end"],
             }
             | (
                 {
@@ -314,6 +315,27 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
                 best[u["user_id"]] = u
         out = list(best.values())
     return sorted(out, key=lambda u: (u["entered_at"], u["user_id"], u["session_id"]))
+
+
+def split_censored(
+    us: list[dict], rows: list[dict], spec: FunnelSpec, censor: str | None
+) -> tuple[list[dict], list[dict]]:
+    """(kept, censored) units: censored when the unit's last event (the end of the session
+    where its path stopped) is within the horizon of the last used event of ``rows``.
+    ``censor``: "auto" (the timeout; for users over a window the larger of window and
+    timeout), a number of seconds, or None."""
+    if censor is None or not rows:
+        return us, []
+    if censor == "auto":
+        horizon = spec.sessions.timeout_s
+        if spec.unit == "users" and spec.window_s is not None:
+            horizon = max(horizon, spec.window_s)
+    else:
+        horizon = float(censor)
+    end = max(r["timestamp"] for r in rows)
+    late = [(end - u["last_event_at"]).total_seconds() <= horizon for u in us]
+    kept = [u for u, x in zip(us, late, strict=True) if not x]
+    return kept, [u for u, x in zip(us, late, strict=True) if x]
 
 
 def quantile(values: list[float], q: float) -> float | None:

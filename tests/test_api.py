@@ -68,7 +68,8 @@ def test_cli_analyze_table_json_and_sessions_out(tmp_path):
     data = json.loads(res.output)
     assert {r["device"] for r in data["breakdown"]} == {"mobile", "desktop", "tablet"}
     sessions = pl.read_csv(out)
-    assert sessions.height == data["summary"]["units_entered"]
+    assert sessions.filter(~pl.col("censored")).height == data["summary"]["units_entered"]
+    assert sessions["censored"].sum() == data["summary"]["units_censored"] > 0
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path):

@@ -28,12 +28,15 @@ from tests.test_engine_vs_reference import (
 )
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_events")
+# hand-made logs of a few minutes: every unit would be censored (docs/semantics.md §7)
+KEEP_ALL = funnel.AnalyzeOptions(censor=None)
 
 
 @pytest.fixture(scope="module")
 def sample():
     _, truth = simulate()
-    result = funnel.analyze(SAMPLE)
+    # the truth labels every planted session, the one the data's end cuts off too
+    result = funnel.analyze(SAMPLE, options=funnel.AnalyzeOptions(censor=None))
     label = pl.col("started").dt.strftime("%Y%m%dT%H%M%S%.6fZ")
     truth = truth.with_columns(
         pl.concat_str("user_id", pl.lit("/"), label).alias("session_id"),
@@ -156,12 +159,16 @@ def cause_specs(draw: st.DrawFn) -> funnel.FunnelSpec:
     dup_idx=st.lists(st.integers(0, 100), max_size=3),
     spec=cause_specs(),
     seed=st.randoms(),
+    censor=st.sampled_from([None, "auto", "20m"]),
 )
-def test_attribution_matches_reference(raw, dup_idx, spec, seed):
+def test_attribution_matches_reference(raw, dup_idx, spec, seed, censor):
+    """Also with censored units left out: their evidence, exposure and driver counts go."""
     rows = _make_rows(raw, dup_idx)
     seed.shuffle(rows)
-    result = funnel.analyze(_frame(rows), spec, _options())
-    units = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec, internals=True)
+    result = funnel.analyze(_frame(rows), spec, _options(censor=censor))
+    cleaned = ref.clean(_with_ties(rows), NOW, FLOOR)
+    horizon = 1200.0 if censor == "20m" else censor
+    units, _ = ref.split_censored(ref.units(cleaned, spec, internals=True), cleaned, spec, horizon)
     expected = refc.attribute(units, spec)
     got = {
         r["session_id"]: r for r in result.units.filter(~pl.col("converted")).iter_rows(named=True)
@@ -257,7 +264,7 @@ def _site_events() -> pl.DataFrame:
 
 def test_a_site_with_its_own_event_names_is_configured_entirely_in_the_spec():
     spec = funnel.FunnelSpec.from_dict(_site())
-    result = funnel.analyze(_site_events(), spec)
+    result = funnel.analyze(_site_events(), spec, KEEP_ALL)
     got = dict(result.units.select("user_id", "primary_cause").iter_rows())
     assert got == {"a": "fees", "b": "card", "c": None, "d": "unexplained"}
     fees = result.causes.evidence.filter(cause="fees").row(0, named=True)
@@ -319,7 +326,7 @@ def test_builtin_causes_on_data_without_their_columns_say_so():
             "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:01:00Z"],
         }
     )
-    result = funnel.analyze(df)
+    result = funnel.analyze(df, options=KEEP_ALL)
     assert result.units["primary_cause"].to_list() == ["unexplained"]
     assert any("not in the data" in n for n in result.causes.notes)
 
@@ -332,7 +339,7 @@ def test_cause_tables_render_escaped_html_and_one_line_repr():
         .alias("event")
     )
     spec = funnel.FunnelSpec.from_dict(_site(min_units=1))
-    causes = funnel.analyze(events, spec).causes
+    causes = funnel.analyze(events, spec, KEEP_ALL).causes
     assert "<script>" not in causes._repr_html_()
     assert "&lt;script&gt;" in causes._repr_html_()
     assert "\n" not in repr(causes) and repr(causes).startswith("CauseTables(")

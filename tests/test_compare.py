@@ -247,8 +247,12 @@ def test_two_dumps_equal_the_arms_of_one(tmp_path, sample):
         (tmp_path / arm).mkdir()
         events.filter(pl.col("experiment_arm") == arm).write_parquet(tmp_path / arm / "e.parquet")
     opts = CompareOptions(bootstrap=0)
-    dumps = funnel.compare(str(tmp_path / "A"), str(tmp_path / "B"), options=opts)
-    arms = funnel.compare(SAMPLE, by="experiment_arm", options=opts)
+    # each dump ends at its own last event, so censoring (on by default) would differ
+    keep = funnel.AnalyzeOptions(censor=None)
+    dumps = funnel.compare(
+        str(tmp_path / "A"), str(tmp_path / "B"), options=opts, analyze_options=keep
+    )
+    arms = funnel.compare(SAMPLE, by="experiment_arm", options=opts, analyze_options=keep)
     cols = ["step", "metric", "x", "n", "control_x", "control_n", "p_value"]
     assert dumps.steps.select(cols).equals(arms.steps.select(cols))
     assert set(dumps.ledgers) == {"A", "B"}
@@ -368,11 +372,15 @@ def test_users_as_units(sample):
         {"unit": "users", "steps": [{"name": n, "event": e} for n, e in CHECKOUT]}
     )
     cmp = funnel.compare(
-        SAMPLE, by="experiment_arm", spec=spec, options=CompareOptions(bootstrap=0)
+        SAMPLE,
+        by="experiment_arm",
+        spec=spec,
+        options=CompareOptions(bootstrap=0),
+        analyze_options=funnel.AnalyzeOptions(censor=None),  # every user, as all_units()
     )
     assert cmp.versions["unit"].to_list() == ["users", "users"]
     assert cmp.versions["units"].to_list() == cmp.versions["users"].to_list()
-    per_arm = sample.units.group_by("experiment_arm").agg(pl.col("user_id").n_unique())
+    per_arm = sample.all_units().group_by("experiment_arm").agg(pl.col("user_id").n_unique())
     want = dict(per_arm.iter_rows())
     assert cmp.versions["users"].to_list() == [want["A"], want["B"]]
 

@@ -29,7 +29,7 @@ def test_cli_compare_formats_and_gate(tmp_path):
     assert runner.invoke(main, [*base, "--fail-if-worse", "overall:1pp"]).exit_code == 0
     worse = runner.invoke(main, [*base, "--control", "B", "--fail-if-worse", "overall:1pp"])
     assert worse.exit_code == EXIT_WORSE == 3
-    assert "FAIL: A vs B: overall dropped by 7.3 pp" in worse.output
+    assert "FAIL: A vs B: overall dropped by 7.2 pp" in worse.output
     # a drop smaller than the threshold passes; relative thresholds are understood
     loose = runner.invoke(main, [*base, "--control", "B", "--fail-if-worse", "overall:10pp"])
     assert loose.exit_code == 0

@@ -20,8 +20,9 @@ SPEC = funnel.FunnelSpec.from_dict(
 
 
 def _reference(sessions: list[list[tuple[str, str | None]]], units: list[dict]) -> dict:
-    """feature -> (abandoned, converted): per unit, the set of its sessions' features."""
-    counts: dict[str, list[int]] = {}
+    """(feature, censor key) -> (abandoned, converted): per unit, the set of its sessions'
+    features."""
+    counts: dict[tuple, list[int]] = {}
     for u in units:
         seen = set()
         for sid in range(u["_sid"], u["_exit_sid"] + 1):
@@ -31,7 +32,7 @@ def _reference(sessions: list[list[tuple[str, str | None]]], units: list[dict]) 
                 if d is not None:
                     seen.add(f"d={d}")
         for f in seen:
-            counts.setdefault(f, [0, 0])[u["converted"]] += 1
+            counts.setdefault((f, u["_end"]), [0, 0])[u["converted"]] += 1
     return {f: tuple(v) for f, v in counts.items()}
 
 
@@ -59,7 +60,10 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
         length = data.draw(st.integers(1, 3))
         last = min(sid + length - 1, len(sessions))
         if data.draw(st.booleans()):
-            units.append({"_sid": sid, "_exit_sid": last, "converted": data.draw(st.booleans())})
+            end = data.draw(st.none() | st.integers(0, 2))  # funnel.engine.censor keys
+            units.append(
+                {"_sid": sid, "_exit_sid": last, "converted": data.draw(st.booleans()), "_end": end}
+            )
         sid = last + 1
     rows = pl.DataFrame(
         [{"_sid": i, "event": e, "d": d} for i, s in enumerate(sessions, start=1) for e, d in s],
@@ -68,7 +72,8 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
     if data.draw(st.booleans()):  # rows out of session order: no sorted fast path
         rows = rows.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
     unit_frame = pl.DataFrame(
-        units, schema={"_sid": pl.Int64, "_exit_sid": pl.Int64, "converted": pl.Boolean}
+        units,
+        schema={"_sid": pl.Int64, "_exit_sid": pl.Int64, "converted": pl.Boolean, "_end": pl.Int64},
     )
     unit_frame = unit_frame.with_row_index("_unit")
     of_sid = unit_lookup(unit_frame, len(sessions))
@@ -77,7 +82,7 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
         frame = rows.with_columns(pl.col("event", "d").cast(pl.Categorical)) if coded else rows
         got = feature_counts(frame, unit_frame, SPEC, ["d"], of_sid).collect()
         assert {
-            r["feature"]: (r["abandoned_with"], r["converted_with"])
+            (r["feature"], r["_end"]): (r["abandoned_with"], r["converted_with"])
             for r in got.iter_rows(named=True)
         } == expected, coded
 

@@ -163,7 +163,7 @@ def write_parts(df: pl.DataFrame, folder, cut: int):
     return folder
 
 
-def _engine_units(result: funnel.FunnelResult) -> list[dict]:
+def _engine_units(result: funnel.FunnelResult, units: pl.DataFrame | None = None) -> list[dict]:
     cols = [
         "user_id",
         "session_id",
@@ -174,8 +174,9 @@ def _engine_units(result: funnel.FunnelResult) -> list[dict]:
         *[f"at_{n}" for n in result.spec.step_names],
         "time_to_convert_s",
         "time_at_exit_s",
+        "last_event_at",
     ]
-    return result.units.select(cols).to_dicts()
+    return (result.units if units is None else units).select(cols).to_dicts()
 
 
 @pytest.mark.parametrize("feature", FEATURES)
@@ -191,9 +192,14 @@ def test_engine_matches_reference(feature, data, raw, dup_idx, seed):
     spec = data.draw(specs(force=feature))
     rows = _make_rows(raw, dup_idx)
     seed.shuffle(rows)
-    result = funnel.analyze(_frame(rows), spec, _options())
-    expected = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec)
+    censor = data.draw(st.sampled_from([None, "auto", "20m", "3h"]))
+    result = funnel.analyze(_frame(rows), spec, _options(censor=censor))
+    cleaned = ref.clean(_with_ties(rows), NOW, FLOOR)
+    horizon = {"20m": 1200.0, "3h": 10800.0}.get(censor, censor)
+    expected, censored = ref.split_censored(ref.units(cleaned, spec), cleaned, spec, horizon)
     assert _engine_units(result) == expected
+    assert _engine_units(result, result.censored) == censored
+    assert result.summary["units_censored"] == len(censored)
     # step counts and ledger
     got = list(
         zip(result.steps["entered"].to_list(), result.steps["reached_next"].to_list(), strict=True)
@@ -211,7 +217,8 @@ def test_engine_matches_reference(feature, data, raw, dup_idx, seed):
 def test_timing_matches_reference(raw, spec, seed):
     rows = _make_rows(raw, [])
     result = funnel.analyze(_frame(rows), spec, _options())
-    units = ref.units(ref.clean(_with_ties(rows), NOW, FLOOR), spec)
+    cleaned = ref.clean(_with_ties(rows), NOW, FLOOR)
+    units, _ = ref.split_censored(ref.units(cleaned, spec), cleaned, spec, "auto")
     names = spec.step_names
     for a, b in itertools.pairwise(names):
         vals = [
@@ -245,6 +252,7 @@ def test_order_and_partitioning_do_not_matter(tmp_path_factory, raw, dup_idx, sp
     folder = write_parts(_frame(rows), tmp_path_factory.mktemp("parts"), cut)
     split = funnel.analyze(str(folder), spec, _options())
     assert split.units.equals(base.units)
+    assert split.censored.equals(base.censored)
     assert split.steps.equals(base.steps)
     assert split.timing.equals(base.timing)
     assert split.ledger.total("duplicate") == base.ledger.total("duplicate")

@@ -42,7 +42,9 @@ def test_ga4_preset_flattens_params_and_records():
 
 def test_ga4_funnel_runs_with_default_spec():
     r = funnel.analyze(
-        str(FIX / "ga4.ndjson"), options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4"))
+        str(FIX / "ga4.ndjson"),
+        # the fixture's few minutes of events would all be censored (docs/semantics.md §7)
+        options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4"), censor=None),
     )
     assert r.steps["entered"].to_list() == [2, 1, 1, 0, 0]
 
@@ -88,6 +90,7 @@ def test_ecommerce_preset_and_its_default_funnel():
     opts = funnel.AnalyzeOptions(
         load=LoadOptions(preset="ecommerce"),
         validate=funnel.ValidateOptions(min_time=dt.datetime(2019, 1, 1, tzinfo=UTC)),
+        censor=None,  # a few minutes of events: all would be censored
     )
     r = funnel.analyze(str(FIX / "rees46.csv"), options=opts)
     assert r.spec.name == "ecommerce"
@@ -254,7 +257,7 @@ def test_ga4_bigquery_json_export_with_text_integers_and_empty_items():
     JSON strings, null fields left out, ``items`` an empty list on every row."""
     result = funnel.analyze(
         str(FIX / "ga4_bq_json.ndjson"),
-        options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4")),
+        options=funnel.AnalyzeOptions(load=LoadOptions(preset="ga4"), censor=None),
     )
     ledger = result.ledger.to_dict()
     assert ledger["used"] == 6 and ledger["rejected"] == 0

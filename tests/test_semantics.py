@@ -33,7 +33,9 @@ def run(events: list[tuple], spec: dict | None = None) -> pl.DataFrame:
         ]
     }
     data.update(spec or {})
-    return funnel.analyze(pl.DataFrame(rows), funnel.FunnelSpec.from_dict(data)).units
+    # the matching rules alone: these few-minute logs would all be censored (section 7)
+    keep_all = funnel.AnalyzeOptions(censor=None)
+    return funnel.analyze(pl.DataFrame(rows), funnel.FunnelSpec.from_dict(data), keep_all).units
 
 
 def test_reentry_anchors_at_first_step_one():
@@ -148,5 +150,5 @@ def test_a_provided_session_cut_by_max_length_keeps_unique_ids():
             "sessions": {"use_column": True, "max_length": "45m"},
         }
     )
-    units = funnel.analyze(df, spec, funnel.AnalyzeOptions(causes=False)).units
+    units = funnel.analyze(df, spec, funnel.AnalyzeOptions(causes=False, censor=None)).units
     assert units["session_id"].to_list() == ["u1/s2", "u1/s2/20240309T235000.000000Z"]

@@ -37,9 +37,10 @@ _COUNTS = {
     "kind": pl.String,
     "abandoned_with": pl.Int64,
     "converted_with": pl.Int64,
+    "_end": pl.Int64,  # funnel.engine.censor.censor_keys: dropped once the reduce censored
 }
 _SCHEMA = {
-    **_COUNTS,
+    **{k: v for k, v in _COUNTS.items() if k != "_end"},
     "share_abandoned": pl.Float64,
     "share_converted": pl.Float64,
     "odds_ratio": pl.Float64,
@@ -108,6 +109,7 @@ def _masked_counts(
     key = pl.col("_key").set_sorted() if rising else pl.col("_key")
     unit = pl.lit(unit_of_sid).gather(pl.col("_key"))  # the key is one of its sessions
     conv = pl.col("_conv")
+    end = units["_end"]
     per_unit = (
         rows.lazy()
         .select(
@@ -120,7 +122,11 @@ def _masked_counts(
         .filter(pl.col("_key").is_not_null())
         .group_by(key)
         .agg(pl.col(masks).bitwise_or())
-        .select(pl.lit(units["converted"]).gather(unit).alias("_conv"), *masks)
+        .select(
+            pl.lit(units["converted"]).gather(unit).alias("_conv"),
+            pl.lit(end).gather(unit).alias("_end"),
+            *masks,
+        )
     )
     features, kinds, abandoned, converted = [], [], [], []
     for (name, kind, _, values), m in zip(sources, masks, strict=True):
@@ -132,12 +138,19 @@ def _masked_counts(
             kinds.append(kind)
     if not features:
         return pl.LazyFrame(schema=_COUNTS)
+    n = len(features)
+    # one row of sums per censor key (a single group of nulls unless units may be censored)
+    sums = per_unit.group_by("_end").agg(
+        *[a.alias(f"_a{i}") for i, a in enumerate(abandoned)],
+        *[c.alias(f"_c{i}") for i, c in enumerate(converted)],
+    )
     return (
-        per_unit.select(
+        sums.select(
             pl.lit(pl.Series(features, dtype=pl.String)).implode().alias("feature"),
             pl.lit(pl.Series(kinds, dtype=pl.String)).implode().alias("kind"),
-            pl.concat_list(abandoned).alias("abandoned_with"),
-            pl.concat_list(converted).alias("converted_with"),
+            pl.concat_list([f"_a{i}" for i in range(n)]).alias("abandoned_with"),
+            pl.concat_list([f"_c{i}" for i in range(n)]).alias("converted_with"),
+            "_end",
         )
         .explode("feature", "kind", "abandoned_with", "converted_with")
         .filter(
@@ -152,7 +165,8 @@ def _hashed_counts(
     """Counts of one column's features when they do not fit a bit mask: (unit, code) pairs
     made unique as one 64-bit integer, after dropping repeats of the previous row."""
     unit, value = pl.col("_unit"), pl.col("_value")
-    converted = pl.lit(units["converted"]).gather(pl.col("_key") // (1 << 32))
+    unit_of_key = pl.col("_key") // (1 << 32)
+    converted = pl.lit(units["converted"]).gather(unit_of_key)
     return (
         tagged.filter(keep)
         .select(unit, feature.alias("_value"))
@@ -160,8 +174,8 @@ def _hashed_counts(
         .with_columns(value.cast(pl.Categorical))  # a no-op for columns coded already
         .select((unit * (1 << 32) + value.to_physical().cast(pl.Int64)).alias("_key"), value)
         .unique("_key")
-        .with_columns(converted.alias("_conv"))
-        .group_by("_value")
+        .with_columns(converted.alias("_conv"), pl.lit(units["_end"]).gather(unit_of_key))
+        .group_by("_value", "_end")
         .agg(
             (~pl.col("_conv")).sum().cast(pl.Int64).alias("abandoned_with"),
             pl.col("_conv").sum().cast(pl.Int64).alias("converted_with"),
@@ -171,6 +185,7 @@ def _hashed_counts(
             pl.lit("event" if name == "event" else "property").alias("kind"),
             "abandoned_with",
             "converted_with",
+            "_end",
         )
     )
 
@@ -182,7 +197,8 @@ def feature_counts(
     columns: list[str],
     unit_of_sid: pl.Series,
 ) -> pl.LazyFrame:
-    """Per feature: abandoned and converted units that have it.
+    """Per feature (and censor key ``_end`` of ``units``): abandoned and converted units
+    that have it.
 
     ``rows``: the sessionized rows (``_sid``, ``event`` and ``columns``); rows find their
     unit by a gather on ``_sid``. A feature counts once per unit. Columns coded as

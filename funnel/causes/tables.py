@@ -143,6 +143,26 @@ def exposure_flags(
     )
 
 
+_EXPOSURE_COLUMNS = (
+    "cause",
+    "exposed_from",
+    "units",
+    "exposed",
+    "exposed_abandoned",
+    "abandon_rate_exposed",
+    "unexposed",
+    "unexposed_abandoned",
+    "abandon_rate_unexposed",
+    "risk_ratio",
+    "risk_ratio_lo",
+    "risk_ratio_hi",
+    "p_value",
+    "excess_abandoned",
+    "excess_abandoned_lo",
+    "excess_abandoned_hi",
+)
+
+
 def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments.
 
@@ -193,10 +213,11 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
                 "excess_abandoned_hi": excess(hi),
             }
         )
-    floats = ["abandon_rate_exposed", "abandon_rate_unexposed", "risk_ratio", "risk_ratio_lo"]
-    floats += ["risk_ratio_hi", "p_value", "excess_abandoned", "excess_abandoned_lo"]
-    floats += ["excess_abandoned_hi"]
-    schema = {"cause": pl.String, "exposed_from": pl.String} | dict.fromkeys(floats, pl.Float64)
+    ints = {"units", "exposed", "exposed_abandoned", "unexposed", "unexposed_abandoned"}
+    schema = {
+        c: pl.String if c in ("cause", "exposed_from") else pl.Int64 if c in ints else pl.Float64
+        for c in _EXPOSURE_COLUMNS
+    }
     if not rows:
         return pl.DataFrame(schema=schema)
     return pl.DataFrame(rows, schema_overrides=schema).sort(

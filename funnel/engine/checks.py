@@ -71,11 +71,18 @@ def outside_sessions(sessions: pl.LazyFrame, units: pl.LazyFrame, spec: FunnelSp
 
 
 def data_notes(
-    spec: FunnelSpec, inventory: pl.DataFrame, *, causes: bool, entered: int, outside: int = 0
+    spec: FunnelSpec,
+    inventory: pl.DataFrame,
+    *,
+    causes: bool,
+    entered: int,
+    outside: int = 0,
+    censored: int = 0,
 ) -> list[str]:
     """Notes on what in ``spec`` the data cannot match. ``inventory``: ``event``, ``rows``
     (used rows per event name); ``causes``: attribution ran; ``entered``: units entered;
-    ``outside``: :func:`outside_sessions`.
+    ``outside``: :func:`outside_sessions`; ``censored``: units left out as censored
+    (:mod:`funnel.engine.censor`).
 
     >>> spec = FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
     ...     {"name": "checkout", "event": "begin_checkot"}], "attribution": {"builtin": False}})
@@ -85,7 +92,13 @@ def data_notes(
     """
     known = inventory["event"].to_list()
     notes = []
-    if entered == 0:
+    if entered == 0 and censored:
+        notes.append(
+            f"no unit entered the funnel that the data shows to the end: all {censored:,} "
+            f"{spec.unit} that entered were censored (they ended within the censoring "
+            "horizon of the end of the data); --censor off keeps them"
+        )
+    elif entered == 0:
         notes.append(_nobody_entered(spec, inventory))
     if outside:
         first = spec.steps[0]

@@ -29,7 +29,8 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
 
     Columns: ``user_id``, ``session_id``, ``entry_step``, ``furthest_step``,
     ``steps_reached``, ``converted``, ``exit_step`` (furthest step when not converted),
-    ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s`` and ``keep``;
+    ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s``,
+    ``last_event_at`` (end of the session where the path stopped) and ``keep``;
     then the internal ``_sid`` (entry session), ``_exit_sid`` (session where the path stopped)
     and ``_furthest`` (step index), which :func:`funnel.runners.bucket.map_bucket` drops.
     """
@@ -57,6 +58,7 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
         entered_at.alias("entered_at"),
         pl.when(converted).then(_seconds(pl.col(at[-1]) - entered_at)).alias("time_to_convert_s"),
         pl.when(~converted).then(_seconds(pl.col("_exit_end") - exit_at)).alias("time_at_exit_s"),
+        pl.col("_exit_end").alias("last_event_at"),
     )
     if spec.unit == "users" and spec.window_s is None:
         # users counted on their best session: furthest step, then earliest entry
@@ -80,6 +82,7 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
         *at,
         "time_to_convert_s",
         "time_at_exit_s",
+        "last_event_at",
     ]
     extra = [c for c in keep if c not in cols]
     internal = [

@@ -48,6 +48,8 @@ def result_markdown(result: FunnelResult) -> str:
     """The result as Markdown: headline, steps with intervals, timing medians, causes."""
     lines = [f"### Funnel {md_cell(result.spec.name)}", "", f"**{md_cell(headline(result))}**"]
     lines += [f"> note: {md_cell(n)}" for n in result.notes]
+    if result.summary.get("censoring"):
+        lines.append(f"> {md_cell(result.summary['censoring'])}")
     lines += ["", "| step | entered | step conversion | from entry | drop-off |"]
     lines.append("|---|---:|---:|---:|---:|")
     for r in result.steps.iter_rows(named=True):

@@ -84,6 +84,8 @@ def render_html(
         parts += [f'<p class="verdict">{html.escape(v)}</p>' for v in comparison.verdicts()]
     if result is not None:
         parts.append(f'<p class="verdict">{html.escape(headline(result))}</p>')
+        if result.summary.get("censoring"):
+            parts.append(f'<p class="note">{html.escape(result.summary["censoring"])}</p>')
         steps = result.steps.select(
             "step",
             "entered",

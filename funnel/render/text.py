@@ -76,6 +76,8 @@ def format_result(result: FunnelResult) -> str:
         f"{s['units_entered']:,} {result.spec.unit} entered, {s['units_converted']:,} converted"
         + (f" ({conv:.1%})" if conv is not None else "")
     )
+    if s.get("censoring"):
+        out.append(s["censoring"])
     steps = result.steps.select(
         "step",
         "entered",

@@ -92,13 +92,16 @@ class FunnelResult:
     ledger : where every input row went
     steps : one row per step (entered, reached_next, rates with intervals, drop-off)
     timing : time distributions in seconds per transition, to convert, at exit
-    units : one row per session (or user) that entered the funnel
+    units : one row per session (or user) that entered the funnel, censored ones aside
     breakdown : the steps table per segment value, or None without ``by``
     trend : conversion per period of entry
     causes : why abandoned units left (:class:`CauseTables`), or None when not attributed
     summary : headline numbers
     notes : what in the spec the data cannot match (event names that never occur, a
         funnel nobody entered, built-in causes left out); ``--strict`` makes them exit 1
+    censored : units left out because they ended near the end of the data, when their
+        outcome may not be final (``summary["censoring"]`` says how many; the columns of
+        ``units``); see :mod:`funnel.engine.censor`
     """
 
     spec: FunnelSpec
@@ -111,6 +114,18 @@ class FunnelResult:
     causes: CauseTables | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    censored: pl.DataFrame | None = None
+
+    def all_units(self) -> pl.DataFrame:
+        """Every unit that entered, censored ones too, with a ``censored`` column (what
+        ``--sessions-out`` writes)."""
+        kept = self.units.with_columns(pl.lit(False).alias("censored"))
+        if self.censored is None or self.censored.is_empty():
+            return kept
+        late = self.censored.with_columns(pl.lit(True).alias("censored"))
+        return pl.concat([kept, late], how="vertical_relaxed").sort(
+            "entered_at", "user_id", "session_id"
+        )
 
     def to_dict(self, *, include_units: bool = False) -> dict[str, Any]:
         """Plain data with ``schema_version``; ``include_units`` adds the per-unit rows."""
@@ -181,6 +196,8 @@ class FunnelResult:
     def _repr_html_(self) -> str:
         parts = [f"<div><strong>{html.escape(repr(self))}</strong>"]
         parts += [f"<p>note: {html.escape(n)}</p>" for n in self.notes]
+        if self.summary.get("censoring"):
+            parts.append(f"<p>{html.escape(self.summary['censoring'])}</p>")
         parts.append(
             html_table(
                 self.steps.select(

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
+from funnel.engine.censor import censor_horizon
 from funnel.errors import SchemaError, closest
 from funnel.input.load import LoadedEvents, LoadOptions, canonical, scan_events
 from funnel.input.presets import PRESETS
@@ -78,7 +79,10 @@ class AnalyzeOptions:
     ``memory``: the memory budget (``"2GiB"`` or bytes; default: :func:`funnel.runners.local.
     default_memory`), which picks in-memory or out-of-core runs and the number of buckets;
     ``buckets``: force a number of user buckets; ``tmp_dir``: where out-of-core runs put
-    their bucket files (default: the system's temporary folder).
+    their bucket files (default: the system's temporary folder);
+    ``censor``: units that ended within this horizon of the end of the data are left out
+    as censored (:mod:`funnel.engine.censor`): ``"auto"`` (the session timeout, or the
+    window of users counted over one), a duration such as ``"2h"``, or None to keep all.
     """
 
     load: LoadOptions = field(default_factory=LoadOptions)
@@ -90,6 +94,7 @@ class AnalyzeOptions:
     memory: int | str | None = None
     buckets: int | None = None
     tmp_dir: str | None = None
+    censor: str | None = "auto"
 
     def __post_init__(self) -> None:
         name_tuples(self, "by")  # one column given as text, or a list
@@ -195,6 +200,7 @@ def bucket_plan(
         by_from=tuple((k, v) for k, v in by.items() if k != v),
         causes=causes,
         trend_every=options.trend_every,
+        censor_s=censor_horizon(spec, options.censor),
     )
 
 
@@ -273,8 +279,10 @@ def analyze(
     ...                   "2024-05-01T10:03:00Z", "2024-05-01T11:00:00Z"]})
     >>> spec = FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
     ...     {"event": "begin_checkout"}, {"event": "purchase"}]})
-    >>> result = analyze(df, spec)
-    >>> result.steps["entered"].to_list()
+    >>> result = analyze(df, spec)  # b's session ends at the end of the data: censored
+    >>> result.steps["entered"].to_list(), result.censored["user_id"].to_list()
+    ([1, 1, 1], ['b'])
+    >>> analyze(df, spec, AnalyzeOptions(censor=None)).steps["entered"].to_list()
     [2, 1, 1]
     >>> result.timing.filter(kind="time_to_convert")["median_s"][0]
     180.0

@@ -26,6 +26,13 @@ from funnel.causes.tables import (
     cause_tables,
     exposure_notes,
 )
+from funnel.engine.censor import (
+    censor_cut,
+    censor_keys,
+    censor_text,
+    split_censored,
+    without_censored,
+)
 from funnel.engine.checks import data_notes, outside_sessions
 from funnel.engine.sessionize import (
     SessionizeOptions,
@@ -81,6 +88,7 @@ class BucketPlan:
     by_from: tuple[tuple[str, str], ...] = ()  # (carried name, data column) of --by aliases
     causes: bool = True
     trend_every: str = "1d"
+    censor_s: float | None = None  # funnel.engine.censor: the horizon, None for none
 
     @property
     def several_files(self) -> bool:
@@ -245,6 +253,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     units_lf = units_table(match_paths(sess, spec), spec, keep=list(plan.by))
     new_user = (pl.col("user_id") != pl.col("user_id").shift(1)).fill_null(True)
     counts = sess.select(
+        pl.col("timestamp").max().alias("data_end"),  # the reduce takes the largest
         pl.len().cast(pl.Int64).alias("events"),
         pl.col("_first").sum().cast(pl.Int64).alias("sessions"),
         new_user.sum().cast(pl.Int64).alias("users"),
@@ -258,9 +267,11 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
     evidence = driver_counts = None
     if plan.causes:
         n_sessions = int(counted["sessions"][0])
+        end = censor_keys(units["last_event_at"], counted["data_end"][0], plan.censor_s)
         units, evidence, driver_counts = attribute_units(
-            *attr_rows, units, spec, names, n_sessions, details
+            *attr_rows, units.with_columns(end), spec, names, n_sessions, details
         )
+        units = units.drop("_end")
     del ordered, sess
     return Partials(
         units=units.drop("_sid", "_exit_sid", "_exit_end", "_furthest"),
@@ -326,7 +337,11 @@ def reduce_partials(
     # sorted by keys that identify the rows, in one chunk: sums come out the same bytes
     # whatever the buckets were; column by column, so the peak is one copy of the units
     units = sorted_concat([p.units for p in parts], ["entered_at", "user_id", "session_id"])
-    counted = pl.concat([p.counts for p in parts]).sum()
+    both = pl.concat([p.counts for p in parts])
+    counted = both.select(pl.exclude("data_end").sum(), pl.col("data_end").max())
+    data_end = counted["data_end"][0]
+    cut = censor_cut(data_end, plan.censor_s)
+    units, censored = split_censored(units, cut)
     causes = None
     if plan.causes:
         evidence = sorted_concat(
@@ -334,6 +349,7 @@ def reduce_partials(
             ["session_id", "user_id", "events_before_exit", "cause"],
         )
         driver_counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
+        evidence, driver_counts = without_censored(evidence, driver_counts, censored, cut)
         driver_counts = driver_counts.group_by("feature", "kind").agg(
             pl.col("abandoned_with", "converted_with").sum()
         )
@@ -341,6 +357,7 @@ def reduce_partials(
         notes = [*cause_notes(spec, set(plan.names)), *exposure_notes(tables["exposure"])]
         causes = CauseTables(**tables, notes=tuple(notes), currency=spec.currency)
     units = units.drop(pl.selectors.starts_with("_"))
+    censored = censored.drop(pl.selectors.starts_with("_"))
     n_units, n_conv = units.height, int(units["converted"].sum())
     summary = {
         "events_used": int(counted["events"][0]),
@@ -351,6 +368,12 @@ def reduce_partials(
         "units_converted": n_conv,
         "conversion": n_conv / n_units if n_units else None,
         "outside_sessions": int(counted["outside_sessions"][0]),
+        "units_censored": censored.height,
+        "censor_horizon_s": plan.censor_s,
+        "data_end": data_end,
+        "censoring": censor_text(censored.height, spec.unit, plan.censor_s, data_end)
+        if censored.height
+        else None,
     }
     by = list(plan.by)
     return FunnelResult(
@@ -359,6 +382,7 @@ def reduce_partials(
         steps=step_table(units, spec),
         timing=timing_table(units, spec),
         units=restore(units),  # data columns under their own names again
+        censored=restore(censored),
         trend=trend_table(units, spec, plan.trend_every),
         breakdown=restore(breakdown_table(units, spec, by)) if by else None,
         causes=causes,
@@ -370,6 +394,7 @@ def reduce_partials(
                 causes=plan.causes,
                 entered=n_units,
                 outside=int(counted["outside_sessions"][0]),
+                censored=censored.height,
             )
         ),
     )

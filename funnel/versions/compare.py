@@ -268,8 +268,9 @@ def compare_results(
     ...         "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:02:00Z"] * 2})
     >>> spec = funnel.FunnelSpec.from_dict({"steps": [{"event": "add_to_cart"},
     ...                                               {"event": "purchase"}]})
-    >>> before = funnel.analyze(dump("page_view"), spec)
-    >>> after = funnel.analyze(dump("purchase"), spec)
+    >>> keep = funnel.AnalyzeOptions(censor=None)  # two minutes of data: keep every unit
+    >>> before = funnel.analyze(dump("page_view"), spec, keep)
+    >>> after = funnel.analyze(dump("purchase"), spec, keep)
     >>> cmp = compare_results({"before": before, "after": after},
     ...                       CompareOptions(bootstrap=0))
     >>> cmp.steps.filter(step="overall")["diff"][0]
