@@ -141,14 +141,22 @@ def _path_ordered(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
     if entry is None:
         return None
     pos = {entry[1]: entry[0]}
+    last = entry[0]  # the row of the last step reached
     t0, row0 = g[entry[0]]["timestamp"], g[entry[0]]
+    held = lambda r: all(_eq(r.get(h), row0.get(h)) for h in spec.hold)  # noqa: E731
     for s in range(entry[1] + 1, k):
         found = None
-        for j in range(pos[s - 1] + 1, len(g)):
+        limit = spec.steps[s].within_s
+        for j in range(last + 1, len(g)):
             r = g[j]
             if not _step_match(r, spec, s) or not _within(spec, t0, r["timestamp"]):
                 continue
-            if not all(_eq(r.get(h), row0.get(h)) for h in spec.hold):
+            if not held(r):
+                continue
+            if (
+                limit is not None
+                and (r["timestamp"] - g[last]["timestamp"]).total_seconds() > limit
+            ):
                 continue
             blocked = False
             for x in spec.exclusions:
@@ -160,9 +168,50 @@ def _path_ordered(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
                 continue
             found = j
             break
+        if spec.steps[s].optional:
+            # skipped when the next required step's next (held) event comes first
+            req = next(m for m in range(s + 1, k) if not spec.steps[m].optional)
+            rival = next(
+                (j for j in range(last + 1, len(g)) if _step_match(g[j], spec, req) and held(g[j])),
+                None,
+            )
+            if found is not None and (rival is None or found < rival):
+                pos[s], last = found, found
+            continue
         if found is None:
             break
-        pos[s] = found
+        pos[s], last = found, found
+    return pos
+
+
+def _path_first(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
+    """first_occurrence: each step at its first occurrence in the group, after the step
+    reached before it; optional steps and limits as in ordered."""
+    k = len(spec.steps)
+    first = {}
+    for s in range(k):
+        first[s] = next((j for j, r in enumerate(g) if _step_match(r, spec, s)), None)
+    if first[0] is None:
+        return None
+    pos, last = {0: first[0]}, first[0]
+    t0 = g[first[0]]["timestamp"]
+
+    def ok(s: int, j: int | None) -> bool:
+        if j is None or j <= last or not _within(spec, t0, g[j]["timestamp"]):
+            return False
+        limit = spec.steps[s].within_s
+        return limit is None or (g[j]["timestamp"] - g[last]["timestamp"]).total_seconds() <= limit
+
+    for s in range(1, k):
+        if spec.steps[s].optional:
+            req = next(m for m in range(s + 1, k) if not spec.steps[m].optional)
+            rival = first[req] if first[req] is not None and first[req] > last else None
+            if ok(s, first[s]) and (rival is None or first[s] < rival):
+                pos[s], last = first[s], first[s]
+            continue
+        if not ok(s, first[s]):
+            break
+        pos[s], last = first[s], first[s]
     return pos
 
 
@@ -253,7 +302,12 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
         group_list = sess
     k = len(spec.steps)
     names = spec.step_names
-    finder = {"ordered": _path_ordered, "any_order": _path_any, "strict": _path_strict}[spec.mode]
+    finder = {
+        "ordered": _path_ordered,
+        "any_order": _path_any,
+        "strict": _path_strict,
+        "first_occurrence": _path_first,
+    }[spec.mode]
     out = []
     for g in group_list:
         pos = finder(g, spec)
@@ -263,6 +317,8 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
         at = {n: None for n in names}
         running = None
         for s in range(entry, furthest + 1):
+            if s not in pos:  # an optional step skipped
+                continue
             t = g[pos[s]]["timestamp"]
             running = t if running is None or spec.mode != "any_order" else max(running, t)
             at[names[s]] = running
@@ -354,10 +410,14 @@ def step_counts(us: list[dict], spec: FunnelSpec) -> list[tuple[int, int | None]
     out = []
     for i, n in enumerate(names):
         entered = sum(u[f"at_{n}"] is not None for u in us)
+        # went further: reached any later step (an optional next step may be skipped)
         nxt = (
             None
             if i + 1 == len(names)
-            else sum(u[f"at_{n}"] is not None and u[f"at_{names[i + 1]}"] is not None for u in us)
+            else sum(
+                u[f"at_{n}"] is not None and any(u[f"at_{m}"] is not None for m in names[i + 1 :])
+                for u in us
+            )
         )
         out.append((entered, nxt))
     return out

@@ -91,18 +91,27 @@ FEATURES = [
     "max_length",
     "use_column",
     "filters",
+    "first_occurrence",
+    "optional",
+    "within",
 ]
 
 
 @st.composite
 def specs(draw: st.DrawFn, force: str | None = None) -> funnel.FunnelSpec:
     """Random specs; ``force`` switches one feature on so that every option gets examples."""
-    mode = {"strict": "strict", "any_order": "any_order"}.get(
-        force or "", draw(st.sampled_from(["ordered", "ordered", "strict", "any_order"]))
+    modes = ["ordered", "ordered", "strict", "any_order", "first_occurrence"]
+    mode = {"strict": "strict", "any_order": "any_order", "first_occurrence": force}.get(
+        force or "", draw(st.sampled_from(modes))
     )
-    if force in ("exclude", "open", "hold"):
+    if force in ("exclude", "open", "hold", "optional", "within"):
         mode = "ordered" if force == "exclude" else mode
-    n = draw(st.integers(2 if force == "exclude" else 1, 5))
+        if force in ("optional", "within") and mode in ("strict", "any_order"):
+            mode = draw(st.sampled_from(["ordered", "first_occurrence"]))
+        if force in ("open", "hold") and mode == "first_occurrence":
+            mode = "ordered"
+    n = draw(st.integers(2 if force in ("exclude", "within") else 1, 5))
+    n = max(n, 3) if force == "optional" else n
     steps = []
     for i, name in enumerate(["cart", "checkout", "ship", "pay", "buy"][:n]):
         step: dict = {"name": f"s{i}", "event": name}
@@ -114,6 +123,12 @@ def specs(draw: st.DrawFn, force: str | None = None) -> funnel.FunnelSpec:
                     ["value >= 1", "cart in ('A')", "cart is null", "value < 2 or cart == 'B'"]
                 )
             )
+        if mode in ("ordered", "first_occurrence") and 0 < i < n - 1:
+            if draw(st.integers(0, 1 if force == "optional" else 4)) == 0:
+                step["optional"] = True
+        if mode in ("ordered", "first_occurrence") and i > 0:
+            if draw(st.integers(0, 1 if force == "within" else 5)) == 0:
+                step["within"] = draw(st.sampled_from(["1m", "5m", "10m", "20m"]))
         steps.append(step)
     data: dict = {"mode": mode, "steps": steps}
     windows = ["20m", "2h", "10m"] if force == "window" else ["session", "session", "20m", "2h"]
@@ -121,14 +136,14 @@ def specs(draw: st.DrawFn, force: str | None = None) -> funnel.FunnelSpec:
     data["unit"] = (
         "users" if force == "users" else draw(st.sampled_from(["sessions"] * 2 + ["users"]))
     )
-    if mode != "any_order":
+    if mode not in ("any_order", "first_occurrence"):
         entry = "open" if force == "open" else draw(st.sampled_from(["closed", "closed", "open"]))
         data["entry"] = entry
         if mode == "ordered" and n >= 2 and (force == "exclude" or draw(st.booleans())):
-            a = draw(st.integers(0, n - 2))
+            a = draw(st.sampled_from([i for i in range(n - 1) if not steps[i].get("optional")]))
             b = draw(st.integers(a + 1, n - 1))
             data["exclude"] = [{"event": "clear", "between": [f"s{a}", f"s{b}"]}]
-    if force == "hold" or draw(st.integers(0, 3)) == 0:
+    if mode != "first_occurrence" and (force == "hold" or draw(st.integers(0, 3)) == 0):
         data["hold"] = ["cart"]
     sess: dict = {"timeout": draw(st.sampled_from(["30m", "10m"]))}
     if force == "max_length" or draw(st.integers(0, 3)) == 0:

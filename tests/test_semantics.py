@@ -95,6 +95,76 @@ def test_hold_property_constant():
     assert u["at_checkout"][0] == T0 + dt.timedelta(minutes=2)
 
 
+OPTIONAL_CHECKOUT = {
+    "steps": [
+        {"name": "cart", "event": CART},
+        {"name": "checkout", "event": CHECKOUT, "optional": True},
+        {"name": "payment", "event": PAY},
+    ]
+}
+
+
+def test_an_optional_step_may_be_skipped():
+    # a buyer who never fires the checkout event still reaches payment
+    u = run([("a", 0, CART), ("a", 1, PAY)], OPTIONAL_CHECKOUT)
+    assert u["furthest_step"][0] == "payment" and u["at_checkout"][0] is None
+    assert run([("a", 0, CART), ("a", 1, PAY)])["furthest_step"][0] == "cart"  # required
+    # taken only when it comes before the next required step's match
+    u = run([("a", 0, CART), ("a", 1, PAY), ("a", 2, CHECKOUT)], OPTIONAL_CHECKOUT)
+    assert u["at_checkout"][0] is None and u["at_payment"][0] == T0 + dt.timedelta(minutes=1)
+    u = run([("a", 0, CART), ("a", 1, CHECKOUT), ("a", 2, PAY)], OPTIONAL_CHECKOUT)
+    assert u["at_checkout"][0] == T0 + dt.timedelta(minutes=1)
+
+
+def test_step_counts_with_an_optional_step_count_who_went_further():
+    spec = funnel.FunnelSpec.from_dict(OPTIONAL_CHECKOUT)
+    rows = [("a", 0, CART), ("a", 1, PAY), ("b", 0, CART), ("b", 1, CHECKOUT), ("c", 0, CART)]
+    df = pl.DataFrame(
+        {
+            "user_id": [r[0] for r in rows],
+            "timestamp": [T0 + dt.timedelta(minutes=r[1]) for r in rows],
+            "event": [r[2] for r in rows],
+        }
+    )
+    steps = funnel.analyze(df, spec, funnel.AnalyzeOptions(censor=None, causes=False)).steps
+    got = {r["step"]: (r["entered"], r["reached_next"]) for r in steps.iter_rows(named=True)}
+    # a skipped checkout: cart's drop-off is c alone; checkout was entered by b only
+    assert got == {"cart": (3, 2), "checkout": (1, 0), "payment": (1, None)}
+
+
+def test_within_limits_the_time_from_the_previous_step_reached():
+    limited = {
+        "steps": [
+            {"name": "cart", "event": CART},
+            {"name": "checkout", "event": CHECKOUT, "within": "10m"},
+            {"name": "payment", "event": PAY},
+        ]
+    }
+    assert run([("a", 0, CART), ("a", 12, CHECKOUT)], limited)["furthest_step"][0] == "cart"
+    u = run([("a", 0, CART), ("a", 9, CHECKOUT), ("a", 25, PAY)], limited)
+    assert u["furthest_step"][0] == "payment"  # payment has no limit of its own
+    # after a skipped optional step the limit runs from the step before it
+    steps = [dict(s) for s in OPTIONAL_CHECKOUT["steps"]]
+    steps[2]["within"] = "3m"
+    assert run([("a", 0, CART), ("a", 5, PAY)], {"steps": steps})["furthest_step"][0] == "cart"
+    events = [("a", 0, CART), ("a", 3, CHECKOUT), ("a", 5, PAY)]
+    assert run(events, {"steps": steps})["furthest_step"][0] == "payment"
+
+
+def test_first_occurrence_uses_each_steps_first_event():
+    events = [("a", 0, CHECKOUT), ("a", 1, CART), ("a", 2, CHECKOUT), ("a", 3, PAY)]
+    # ordered matches sequentially: cart 1, checkout 2, payment 3
+    assert run(events)["furthest_step"][0] == "payment"
+    # the first checkout (0) is not after the first cart (1): the path stops at cart
+    u = run(events, {"mode": "first_occurrence"})
+    assert u["furthest_step"][0] == "cart" and u["at_checkout"][0] is None
+    u = run(
+        [("a", 0, CART), ("a", 1, CHECKOUT), ("a", 2, CART), ("a", 3, PAY)],
+        {"mode": "first_occurrence"},
+    )
+    assert u["furthest_step"][0] == "payment"
+
+
 def test_sessions_split_after_30_minutes_of_inactivity():
     u = run([("a", 0, CART), ("a", 31, CHECKOUT)])
     assert u.height == 1 and u["furthest_step"][0] == "cart"

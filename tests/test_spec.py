@@ -59,6 +59,25 @@ event = "purchase"
         ({"steps": [{"name": "a", "event": "x", "where": "price >"}]}, "steps[0].where"),
         ({"steps": STEPS, "mode": "any_order", "entry": "open"}, "any_order"),
         ({"steps": []}, "at least one"),
+        (
+            {"steps": [STEPS[0], {"event": "x", "optional": True}, STEPS[1]], "mode": "strict"},
+            "strict funnels take no optional",
+        ),
+        ({"steps": [{**STEPS[0], "optional": True}, STEPS[1]]}, "first step cannot be optional"),
+        ({"steps": [STEPS[0], {**STEPS[1], "optional": True}]}, "last step cannot be optional"),
+        ({"steps": [STEPS[0], {**STEPS[1], "optional": "yes"}]}, "true or false"),
+        ({"steps": [{**STEPS[0], "within": "5m"}, STEPS[1]]}, "no previous step"),
+        ({"steps": [STEPS[0], {**STEPS[1], "within": "5"}]}, "steps[1].within"),
+        ({"steps": [STEPS[0], {**STEPS[1], "within": "5m"}], "mode": "any_order"}, "any_order"),
+        ({"steps": STEPS, "mode": "first_occurrence", "hold": ["cart_id"]}, "take no hold"),
+        ({"steps": STEPS, "mode": "first_occurence"}, "did you mean 'first_occurrence'"),
+        (
+            {
+                "steps": [STEPS[0], {"event": "x", "optional": True}, STEPS[1]],
+                "exclude": [{"event": "y", "between": ["x", "buy"]}],
+            },
+            "optional",
+        ),
     ],
 )
 def test_spec_errors_name_the_key_and_hint(data, needle):

@@ -5,7 +5,9 @@ running values over the sorted rows. For each step ``k`` the column ``next_k`` h
 every row, the position of the next row (at or after it) that matches step ``k``
 (a backward fill). The path is then followed by *gathering*: the match of step ``k`` is
 ``next_k`` read at the row just after the match of step ``k-1`` — valid while it stays in
-the same group. Strict mode uses shifted rows instead; any-order mode first occurrences.
+the same group (first-occurrence mode reads ``next_k`` on the group's first row instead:
+the step's first occurrence). Strict mode uses shifted rows; any-order mode first
+occurrences, each on its own.
 
 The output, :func:`match_paths`, has one row per unit that entered the funnel:
 ``_g`` (group number), ``_entry`` and ``_furthest`` (0-based step indices), ``at_<step>``
@@ -107,7 +109,31 @@ def _entry(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyF
     return frame
 
 
+def _prev_reached(spec: FunnelSpec, i: int) -> pl.Expr:
+    """Position of the last step reached before step ``i``: the step before, or before an
+    optional step not reached, back to a required one (null once the path stopped)."""
+    back = [pl.col(f"_p{i - 1}")]
+    j = i - 1
+    while j > 0 and spec.steps[j].optional:
+        j -= 1
+        back.append(pl.col(f"_p{j}"))
+    return pl.coalesce(back)
+
+
+def _candidate(spec: FunnelSpec, i: int, prev: pl.Expr) -> pl.Expr:
+    """Where step ``i`` would be matched after position ``prev``: the next match after it
+    (ordered), or the step's first occurrence in the group if it comes after it."""
+    if spec.mode == "first_occurrence":
+        first = _in_group(pl.col(f"_n{i}"))  # read on the group's first row
+        return pl.when(first > prev).then(first)
+    q = prev + 1
+    return pl.when(q <= pl.col("_gend")).then(_in_group(_gather(f"_n{i}", q)))
+
+
 def _ordered(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.LazyFrame:
+    """Ordered and first-occurrence paths: step by step from the entry; an optional step
+    is taken when it comes before the next required step's match; ``within`` limits the
+    time from the previous step reached (docs/semantics.md, sections 4 and 5)."""
     k = len(spec.steps)
     frame = _entry(frame, spec, ms)
     hold = _hold_ok(spec)
@@ -118,24 +144,29 @@ def _ordered(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Laz
             for j, x in enumerate(spec.exclusions)
         ],
     )
-    prev = None
-    for i in range(k):
-        if prev is None:
-            chain = pl.lit(None, pl.Int64)
-        else:
-            q = prev + 1
-            cand = _in_group(_gather(f"_n{i}", q))
-            ok = (q <= pl.col("_gend")) & _window_ok(_gather("timestamp", cand), spec)
+    for i, step in enumerate(spec.steps):
+        chain = pl.lit(None, pl.Int64)
+        if i:
+            prev = _prev_reached(spec, i)
+            cand = _candidate(spec, i, prev)
+            t = _gather("timestamp", cand)
+            ok = _window_ok(t, spec)
+            if step.within_s is not None:
+                since = (t - _gather("timestamp", prev)).dt.total_microseconds()
+                ok = ok & (since <= int(step.within_s * 1_000_000))
             for j, x in enumerate(spec.exclusions):
                 a, b = x.between
                 if a < i <= b:
                     pa = pl.col(f"_p{a}")
                     cut = _in_group(_gather(f"_x{j}", pa + 1))
                     ok = ok & (cut.is_null() | (cut >= cand) | (pa + 1 > pl.col("_gend")))
+            if step.optional:  # skipped when the next required step comes first
+                r = next(j for j in range(i + 1, k) if not spec.steps[j].optional)
+                later = _candidate(spec, r, prev)
+                ok = ok & (later.is_null() | (cand < later))
             chain = pl.when(ok).then(cand)
         p = pl.when(pl.col("_se") == i).then(pl.col("_pe")).when(pl.col("_se") < i).then(chain)
         frame = frame.with_columns(p.alias(f"_p{i}"))
-        prev = pl.col(f"_p{i}")
     return frame
 
 

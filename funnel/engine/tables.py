@@ -15,7 +15,14 @@ from funnel.engine.sessionize import session_label
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.stats import exact_mean, wilson_exprs
 
-__all__ = ["breakdown_table", "step_table", "timing_table", "trend_table", "units_table"]
+__all__ = [
+    "breakdown_table",
+    "step_table",
+    "timing_table",
+    "transitions",
+    "trend_table",
+    "units_table",
+]
 
 QUANTILES = {"p25_s": 0.25, "median_s": 0.5, "p75_s": 0.75, "p90_s": 0.9, "p95_s": 0.95}
 
@@ -52,7 +59,9 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
         session_label(spec.sessions.use_column),
         name_of(pl.col("_entry")).alias("entry_step"),
         name_of(pl.col("_furthest")).alias("furthest_step"),
-        (pl.col("_furthest") - pl.col("_entry") + 1).alias("steps_reached"),
+        pl.sum_horizontal([pl.col(a).is_not_null() for a in at])
+        .cast(pl.Int64)
+        .alias("steps_reached"),
         converted.alias("converted"),
         pl.when(~converted).then(name_of(pl.col("_furthest"))).alias("exit_step"),
         entered_at.alias("entered_at"),
@@ -100,8 +109,9 @@ def step_table(
     """Steps with entered, reached next, step conversion, conversion from entry and drop-off.
 
     ``entered`` counts units whose path includes the step; ``reached_next`` those of them
-    that reached the next step; ``conversion_from_entry`` divides ``entered`` by all units
-    that entered the funnel (for a closed funnel: the first step's count).
+    that went further (to the next step, or past it when it is optional and skipped);
+    ``conversion_from_entry`` divides ``entered`` by all units that entered the funnel (for
+    a closed funnel: the first step's count).
     """
     lf = units.lazy()
     names = spec.step_names
@@ -110,9 +120,8 @@ def step_table(
     for i, a in enumerate(at):
         aggs.append(pl.col(a).is_not_null().sum().alias(f"_e{i}"))
         if i + 1 < len(at):
-            aggs.append(
-                (pl.col(a).is_not_null() & pl.col(at[i + 1]).is_not_null()).sum().alias(f"_r{i}")
-            )
+            further = pl.any_horizontal([pl.col(b).is_not_null() for b in at[i + 1 :]])
+            aggs.append((pl.col(a).is_not_null() & further).sum().alias(f"_r{i}"))
     wide = lf.group_by(list(by)).agg(aggs) if by else lf.select(aggs)
     parts = []
     for i, n in enumerate(names):
@@ -143,6 +152,23 @@ def step_table(
     return out.drop("_units").sort([*by, "step_index"], nulls_last=True).collect()
 
 
+def transitions(spec: FunnelSpec) -> list[tuple[str, str]]:
+    """The (from, to) steps of the timing table: consecutive steps, and around optional
+    steps also from the required step before to the required step after (every unit that
+    reached both, whether it took the optional steps or not).
+
+    >>> spec = FunnelSpec.from_dict({"steps": [{"event": "a"},
+    ...     {"event": "b", "optional": True}, {"event": "c"}]})
+    >>> transitions(spec)
+    [('a', 'b'), ('b', 'c'), ('a', 'c')]
+    """
+    names = spec.step_names
+    pairs = list(itertools.pairwise(names))
+    required = [i for i, s in enumerate(spec.steps) if not s.optional]
+    pairs += [(names[a], names[b]) for a, b in itertools.pairwise(required) if b - a > 1]
+    return pairs
+
+
 def _describe(values: pl.Expr) -> list[pl.Expr]:
     return [
         values.count().alias("n"),
@@ -163,7 +189,8 @@ def timing_table(units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.Dat
     lf = units.lazy()
     names = spec.step_names
     parts = []
-    for a, b in itertools.pairwise(names):
+    pairs = transitions(spec)
+    for a, b in pairs:
         v = _seconds(pl.col(f"at_{b}") - pl.col(f"at_{a}"))
         parts.append(
             lf.select(_describe(v.filter(v.is_not_null()))).select(
@@ -193,7 +220,11 @@ def timing_table(units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.Dat
     out = pl.concat(parts, how="vertical_relaxed", parallel=False).filter(pl.col("n") > 0).collect()
     order = {n: i for i, n in enumerate(names)}
     base = pl.DataFrame(
-        {"kind": ["step"] * (len(names) - 1), "from_step": names[:-1], "to_step": names[1:]},
+        {
+            "kind": ["step"] * len(pairs),
+            "from_step": [a for a, _ in pairs],
+            "to_step": [b for _, b in pairs],
+        },
         schema={"kind": pl.String, "from_step": pl.String, "to_step": pl.String},
     )
     out = base.join(
@@ -203,6 +234,8 @@ def timing_table(units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.Dat
     return out.with_columns(pl.col("n").fill_null(0)).sort(
         pl.col("kind").replace_strict(kind_order, return_dtype=pl.Int8),
         pl.col("from_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
+        pl.col("to_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
+        maintain_order=True,
     )
 
 

@@ -3,7 +3,7 @@
 A spec in TOML::
 
     name = "checkout"
-    mode = "ordered"        # ordered | strict | any_order
+    mode = "ordered"        # ordered | strict | any_order | first_occurrence
     window = "session"      # or a duration from entry, e.g. "2h"
     unit = "sessions"       # or "users"
     entry = "closed"        # or "open"
@@ -22,6 +22,7 @@ A spec in TOML::
     name = "cart"
     event = "add_to_cart"           # or a list of alternatives
     where = "value > 0"             # optional SQL condition (docs/conditions.md)
+    # optional = true, within = "10m": funnel/spec/steps.py
 
     [[exclude]]
     event = "cart_cleared"
@@ -41,9 +42,10 @@ from typing import Any
 
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, did_you_mean
-from funnel.spec.conditions import Filter, parse_filter
+from funnel.spec.conditions import Filter
 from funnel.spec.experiment import Experiment, parse_experiment
 from funnel.spec.names import name_tuples
+from funnel.spec.steps import Exclusion, Step, check_keys, parse_exclusions, parse_steps
 from funnel.spec.taxonomy import AttributionOptions, Cause, parse_attribution
 from funnel.spec.toml_text import to_toml
 
@@ -71,66 +73,36 @@ _TOP_KEYS = {
     "currency",
     "experiment",
 }
-_STEP_KEYS = {"name", "event", "where", "same_as"}
-_EXCLUDE_KEYS = {"event", "where", "between"}
 _SESSION_KEYS = {"timeout", "max_length", "use_column"}
 _CHOICES = {
-    "mode": ("ordered", "strict", "any_order"),
+    "mode": ("ordered", "strict", "any_order", "first_occurrence"),
     "unit": ("sessions", "users"),
     "entry": ("closed", "open"),
 }
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise SpecError(f"{where}{key}: unknown key", hint=did_you_mean(key, allowed))
-
-
-def _events(value: Any, key: str) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(items, list)
-        or not items
-        or not all(isinstance(v, str) and v.strip() for v in items)
-    ):
+def _check_mode(
+    mode: str, steps: list[Step], exclusions: list[Exclusion], opts: dict, hold: list
+) -> None:
+    """What each matching mode can take (docs/semantics.md, section 4)."""
+    if mode in ("any_order", "first_occurrence") and (exclusions or opts.get("entry") == "open"):
         raise SpecError(
-            f"{key}: expected an event name or a list of names", hint='event = "purchase"'
+            f"mode: {mode} funnels take no exclusions and no open entry",
+            hint='use mode = "ordered" for those',
         )
-    return tuple(v.strip() for v in items)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Step:
-    """One funnel step: any of ``events``, optionally filtered by ``where``."""
-
-    name: str
-    events: tuple[str, ...]
-    where: Filter | None = None
-    same_as: str | None = None  # the step of another version this one is compared with
-
-    def __post_init__(self) -> None:
-        name_tuples(self, "events")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "event": list(self.events)}
-        if self.where is not None:
-            out["where"] = self.where.text
-        if self.same_as is not None:
-            out["same_as"] = self.same_as
-        return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class Exclusion:
-    """Events that end a path when they occur between steps ``between[0]`` and ``between[1]``."""
-
-    events: tuple[str, ...]
-    between: tuple[int, int]
-    where: Filter | None = None
-
-    def __post_init__(self) -> None:
-        name_tuples(self, "events")
+    if mode == "first_occurrence" and hold:
+        raise SpecError(
+            "hold: first_occurrence funnels take no hold (a step's first occurrence is fixed)",
+            hint='use mode = "ordered" to hold properties along the path',
+        )
+    if mode in ("strict", "any_order"):
+        for i, s in enumerate(steps):
+            if s.optional or s.within_s is not None:
+                key = "optional" if s.optional else "within"
+                raise SpecError(
+                    f"steps[{i}].{key}: {mode} funnels take no optional steps or step limits",
+                    hint='use mode = "ordered" or "first_occurrence"',
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,7 +198,7 @@ class FunnelSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FunnelSpec:
         """Validate a spec given as plain data (the parsed TOML)."""
-        _check_keys(data, _TOP_KEYS, "")
+        check_keys(data, _TOP_KEYS, "")
         opts: dict[str, Any] = {}
         for key, choices in _CHOICES.items():
             if key in data:
@@ -250,85 +222,15 @@ class FunnelSpec:
         opts["window_s"] = None if window == "session" else parse_duration(window, key="window")
         if opts["window_s"] is not None and opts["window_s"] <= 0:
             raise SpecError("window: must be positive", hint='e.g. window = "2h" or "session"')
-        raw_steps = data.get("steps")
-        if not isinstance(raw_steps, list) or len(raw_steps) < 1:
-            raise SpecError(
-                "steps: a funnel needs at least one [[steps]] table",
-                hint='add [[steps]] with name = "..." and event = "..."',
-            )
-        if len(raw_steps) > 60:
-            raise SpecError("steps: more than 60 steps", hint="split the funnel")
-        steps = []
-        for i, raw in enumerate(raw_steps):
-            where = f"steps[{i}]."
-            if not isinstance(raw, Mapping):
-                raise SpecError(f"steps[{i}]: expected a table", hint="use [[steps]] tables")
-            _check_keys(raw, _STEP_KEYS, where)
-            if "event" not in raw:
-                raise SpecError(f"{where}event: missing", hint='every step needs event = "..."')
-            events = _events(raw["event"], where + "event")
-            name = raw.get("name", events[0])
-            if not isinstance(name, str) or not name.strip():
-                raise SpecError(f"{where}name: expected text", hint='name = "checkout"')
-            flt = parse_filter(raw["where"], key=where + "where") if "where" in raw else None
-            same_as = raw.get("same_as")
-            if same_as is not None and (not isinstance(same_as, str) or not same_as.strip()):
-                raise SpecError(
-                    f"{where}same_as: expected the name of a step in the other version",
-                    hint='same_as = "payment"',
-                )
-            steps.append(
-                Step(
-                    name=name.strip(),
-                    events=events,
-                    where=flt,
-                    same_as=same_as.strip() if same_as else None,
-                )
-            )
+        steps = parse_steps(data.get("steps"))
         names = [s.name for s in steps]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise SpecError(
-                f"steps: step name {dupes[0]!r} is used twice", hint="give each step a unique name"
-            )
-        keys = [s.same_as or s.name for s in steps]
-        twice = sorted({k for k in keys if keys.count(k) > 1})
-        if twice:
-            raise SpecError(
-                f"steps: two steps are compared as {twice[0]!r} (name or same_as)",
-                hint="each step must stand for a different step of the other version",
-            )
-        exclusions = []
-        for i, raw in enumerate(data.get("exclude", [])):
-            where = f"exclude[{i}]."
-            _check_keys(raw, _EXCLUDE_KEYS, where)
-            events = _events(raw.get("event"), where + "event")
-            between = raw.get("between", [names[0], names[-1]])
-            if not (isinstance(between, list) and len(between) == 2):
-                raise SpecError(
-                    f"{where}between: expected [from_step, to_step]",
-                    hint=f'e.g. between = ["{names[0]}", "{names[-1]}"]',
-                )
-            idx = []
-            for b in between:
-                if b not in names:
-                    raise SpecError(
-                        f"{where}between: {b!r} is not a step", hint=did_you_mean(str(b), names)
-                    )
-                idx.append(names.index(b))
-            if idx[0] >= idx[1]:
-                raise SpecError(
-                    f"{where}between: the first step must come before the second",
-                    hint=f'e.g. between = ["{names[0]}", "{names[-1]}"]',
-                )
-            flt = parse_filter(raw["where"], key=where + "where") if "where" in raw else None
-            exclusions.append(Exclusion(events=events, between=(idx[0], idx[1]), where=flt))
+        exclusions = parse_exclusions(data.get("exclude", []), steps)
         hold = data.get("hold", [])
         hold = [hold] if isinstance(hold, str) else hold
         if not isinstance(hold, list) or not all(isinstance(h, str) for h in hold):
             raise SpecError("hold: expected a list of property names", hint='hold = ["cart_id"]')
         sess = data.get("sessions", {})
-        _check_keys(sess, _SESSION_KEYS, "sessions.")
+        check_keys(sess, _SESSION_KEYS, "sessions.")
         sessions = SessionOptions(
             timeout_s=parse_duration(sess.get("timeout", "30m"), key="sessions.timeout"),
             max_length_s=(
@@ -343,12 +245,7 @@ class FunnelSpec:
         columns = data.get("columns", {})
         if not isinstance(columns, Mapping):
             raise SpecError("columns: expected a table", hint='[columns] user_id = "visitor"')
-        mode = opts.get("mode", "ordered")
-        if mode == "any_order" and (exclusions or opts.get("entry") == "open"):
-            raise SpecError(
-                "mode: any_order funnels take no exclusions and no open entry",
-                hint='use mode = "ordered" for those',
-            )
+        _check_mode(opts.get("mode", "ordered"), steps, exclusions, opts, hold)
         causes, attribution = parse_attribution(data, names, [s.events for s in steps])
         return cls(
             name=str(data.get("name", "funnel")),
