@@ -80,8 +80,9 @@ class _Visit:
         self.emit("page_view", page=path, page_load_ms=max(200, load))
 
 
-def _checkout(v: _Visit, value: float) -> str | None:
-    """Walk the checkout; return the planted cause of abandonment, or None if bought."""
+def _checkout(v: _Visit, value: float, spare: str | None = None) -> str | None:
+    """Walk the checkout; return the planted cause of abandonment, or None if bought.
+    ``spare``: a cause that makes nobody leave (the shopper meets it and goes on)."""
     rng, user = v.rng, v.user
     risk = {  # chance that a visit meets each problem
         "slow_site": 0.10 if user["device"] == "mobile" else 0.03,
@@ -97,16 +98,16 @@ def _checkout(v: _Visit, value: float) -> str | None:
         v.emit("exception", wait=3, error="js_error")
     if rng.random() < risk["coupon_failure"]:
         v.emit("coupon_rejected", coupon="SAVE" + str(rng.randint(5, 30)))
-        if rng.random() < 0.55:
+        if rng.random() < 0.55 and spare != "coupon_failure":
             return "coupon_failure"
     if rng.random() < risk["forced_registration"]:
         v.emit("login_wall", guest_checkout=False)
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and spare != "forced_registration":
             return "forced_registration"
         v.emit("sign_up", wait=60)  # confounder: met the wall and went on
     if rng.random() < risk["slow_site"]:
         v.page("/checkout/shipping", slow=True)
-        if rng.random() < 0.6:
+        if rng.random() < 0.6 and spare != "slow_site":
             return "slow_site"
     else:
         v.page("/checkout/shipping")
@@ -115,20 +116,21 @@ def _checkout(v: _Visit, value: float) -> str | None:
     shipping = round(value * share * 0.7, 2)
     tax = round(value * share * 0.3, 2)
     v.emit("add_shipping_info", shipping=shipping, tax=tax, value=value, shipping_tier="standard")
-    if high_fees and rng.random() < 0.45:  # confounder: the rest see high fees and buy anyway
+    # confounder: the rest see high fees and buy anyway
+    if high_fees and rng.random() < 0.45 and spare != "surprise_costs":
         return "surprise_costs"
     if rng.random() < risk["delivery"]:
         v.emit("view_delivery_options", delivery_days=rng.randint(6, 14), delivery_cost=9.9)
-        if rng.random() < 0.6:
+        if rng.random() < 0.6 and spare != "delivery":
             return "delivery"
     if rng.random() < risk["technical_error"]:
         v.emit("exception", wait=5, http_status=rng.choice([500, 503]), error="checkout_api")
-        if rng.random() < 0.7:
+        if rng.random() < 0.7 and spare != "technical_error":
             return "technical_error"
     v.page("/checkout/payment")
     if rng.random() < risk["payment_options"]:
         v.emit("view_payment_methods", methods_shown="card,paypal", wanted_method="klarna")
-        if rng.random() < 0.7:
+        if rng.random() < 0.7 and spare != "payment_options":
             return "payment_options"
     method = rng.choice(METHODS)
     v.emit("add_payment_info", payment_type=method, value=value)
@@ -140,7 +142,7 @@ def _checkout(v: _Visit, value: float) -> str | None:
             payment_type=method,
             payment_status=rng.choice(["declined", "declined", "error"]),
         )
-        if rng.random() < 0.6:
+        if rng.random() < 0.6 and spare != "payment_failure":
             return "payment_failure"
     v.emit("payment_attempt", wait=8, payment_type=method, payment_status="success")
     if rng.random() < 0.04:  # a few leave with no evidence at all
@@ -165,12 +167,22 @@ def _visit(rng: random.Random, user: dict[str, Any], t: dt.datetime) -> tuple[li
             "user_id": user["id"],
             "started": v.rows[0]["timestamp"],
             "cause": "left_at_cart",
+            "would_buy": None,
         }
+    state, t_checkout = rng.getstate(), v.t
     cause = _checkout(v, value)
+    would_buy = None
+    if cause not in (None, "unexplained"):
+        # the counterfactual: the same shopper, the same draws, but this cause makes nobody
+        # leave (its own generator: the data drawn after this visit stay the same)
+        twin = random.Random()
+        twin.setstate(state)
+        would_buy = _checkout(_Visit(twin, user, t_checkout), value, spare=cause) is None
     if cause not in (None, "unexplained") and rng.random() < 0.3:
         v.page(rng.choice(["/cart", "/category"]))  # one last look around before leaving
     start = v.rows[0]["timestamp"]
-    return v.rows, {"user_id": user["id"], "started": start, "cause": cause or "purchased"}
+    outcome = {"user_id": user["id"], "started": start, "cause": cause or "purchased"}
+    return v.rows, outcome | {"would_buy": would_buy}
 
 
 CHUNK_USERS = 50_000  # users simulated and written at a time (a few hundred MB of rows)
@@ -182,7 +194,10 @@ def simulate(
     """Simulate ``n_users`` shoppers over ``days`` days; return (events, truth).
 
     ``truth`` has one row per visit that added to cart: ``user_id``, ``started`` (visit's
-    first event) and ``cause`` (``purchased``, ``left_at_cart`` or a planted cause).
+    first event), ``cause`` (``purchased``, ``left_at_cart`` or a planted cause) and, for a
+    planted cause, ``would_buy``: whether the same shopper would have bought had that cause
+    made nobody leave (the same random draws up to it). The abandonments a cause causes
+    among those who met it are its ``would_buy`` count: what a fix could win back.
     The whole dump in memory: :func:`simulate_chunks` for large ones.
     """
     chunks = list(simulate_chunks(n_users, seed, days))

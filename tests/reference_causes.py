@@ -6,6 +6,9 @@ abandoned units, their exit session's rows and every cause, as the engine must n
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED, Cause
 from tests.reference_conditions import holds
@@ -45,10 +48,10 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
                 if any(_cancels(rows[j], c) for j in range(i + 1, n)):
                     continue
                 if best is None or left < best[1]:
-                    best = (r["event"], left)
+                    best = (r["event"], left, r["timestamp"])
             if best is not None:
-                evidence[c.name] = best
-                found.append((best[1], c.priority, c.name))
+                evidence[c.name] = best[:2]
+                found.append((best[1], c.priority, c.name, best[2]))
         found.sort()
         values = [r.get(spec.attribution.value) for r in rows]
         positive = [v for v in values if v is not None and v > 0]
@@ -57,29 +60,72 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
             "causes": ",".join(f[2] for f in found),
             "cart_value": float(positive[-1]) if positive else None,
             "evidence": evidence,
+            "decided_at": found[0][3] if found else None,
         }
     return out
 
 
-def exposure(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, int, int, int]]:
-    """cause -> (exposed, exposed abandoned, unexposed, unexposed abandoned)."""
+def _bin(micros: float) -> int:
+    """Delay bins of the exposure comparison: 0 under a second, then 25% wide."""
+    secs = micros / 1_000_000
+    return 0 if secs < 1 else min(127, math.floor(math.log(secs) / math.log(1.25)) + 1)
+
+
+def _first_exposure(u: dict, c: Cause, spec: FunnelSpec) -> dt.datetime | None:
+    """The first evidence-shaped row of ``c`` in the unit's rows between entry and exit
+    (abandoned: the exit session's end; converted: when it converted) that no later row of
+    its session cancels."""
+    rows = u["_group"]
+    cut = u[f"at_{spec.step_names[-1]}"] if u["converted"] else u["last_event_at"]
+    session = [(r["user_id"], r.get("_given"), r["_start"]) for r in rows]
+    for i, r in enumerate(rows):
+        if not _is(r, c.events, c.where) or not u["entered_at"] <= r["timestamp"] <= cut:
+            continue
+        later = [rows[j] for j in range(i + 1, len(rows)) if session[j] == session[i]]
+        if not any(_cancels(x, c) for x in later):
+            return r["timestamp"]
+    return None
+
+
+def exposure(
+    units: list[dict], spec: FunnelSpec, decided: dict[str, dt.datetime | None]
+) -> dict[str, tuple[int, int, int, int, float | None]]:
+    """cause -> (exposed, exposed abandoned, unexposed, unexposed abandoned, expected
+    abandoned), among units that reached the cause's exposed_from step. ``decided``:
+    session_id -> when the unit's primary cause's evidence happened (abandoned units)."""
+    names = spec.step_names
+    micros = dt.timedelta(microseconds=1)
     out = {}
     for c in spec.causes:
-        step = spec.step_names[c.exposed_from]
-        n1 = a = n0 = cc = 0
-        for u in units:
-            if u[f"at_{step}"] is None:
+        pop = [u for u in units if u[f"at_{names[c.exposed_from]}"] is not None]
+        exposed, unexposed = [], []
+        for u in pop:
+            t = _first_exposure(u, c, spec)
+            if t is None:
+                unexposed.append(u)
                 continue
-            end = u["_exit_session"][-1]["timestamp"]
-            hit = any(
-                _is(r, c.events, c.where) and u["entered_at"] <= r["timestamp"] <= end
-                for r in u["_group"]
-            )
-            if hit:
-                n1, a = n1 + 1, a + (not u["converted"])
+            reached = [j for j, n in enumerate(names) if u[f"at_{n}"] is not None]
+            s = max([c.exposed_from] + [j for j in reached if u[f"at_{names[j]}"] <= t])
+            delay = max(0, (t - u[f"at_{names[s]}"]) / micros)
+            exposed.append((u, s, _bin(delay)))
+        expected = 0.0
+        for u, s, b in exposed:
+            peers = []
+            for v in unexposed:
+                reached = [j for j, n in enumerate(names) if v[f"at_{n}"] is not None]
+                if s not in reached:
+                    continue
+                f = max(reached)
+                left_at = decided.get(v["session_id"]) or v["last_event_at"]
+                if f > s or _bin((left_at - v[f"at_{names[f]}"]) / micros) >= b:
+                    peers.append(v)
+            if peers:
+                expected += sum(not v["converted"] for v in peers) / len(peers)
             else:
-                n0, cc = n0 + 1, cc + (not u["converted"])
-        out[c.name] = (n1, a, n0, cc)
+                expected += not u["converted"]
+        a = sum(not u["converted"] for u, _, _ in exposed)
+        cc = sum(not v["converted"] for v in unexposed)
+        out[c.name] = (len(exposed), a, len(unexposed), cc, expected if exposed and a else None)
     return out
 
 

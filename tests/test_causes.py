@@ -107,6 +107,44 @@ def test_excess_abandonment_of_surprise_costs_covers_the_planted_effect(sample):
     assert row["risk_ratio_lo"] > 1
 
 
+# planted causes whose excess interval covers the planted number on sample_events/ (the
+# figures: docs/causes.md)
+COVERED = ["surprise_costs", "forced_registration", "payment_failure", "payment_options",
+           "delivery", "technical_error"]  # fmt: skip
+
+
+def test_excess_abandonment_covers_what_each_planted_cause_made_shoppers_abandon(sample):
+    """The simulator plants causes with a known effect: for every shopper a cause made
+    leave, it replays the same shopper with that cause harmless (``would_buy``). The
+    abandonments the cause made among those who met it are the ``would_buy`` count:
+    exactly what the excess estimates.
+
+    The landmark comparison is not free of bias where causes follow one another within a
+    step in a fixed order (docs/causes.md): on this sample it over-estimates the coupon
+    failure (the first problem of the checkout step: units still there as long after the
+    step are further along, past problems the coupon shoppers have yet to meet) and
+    under-estimates the slow pages (met after the login wall, at about the same time as
+    other shoppers meet it). Those two are held to within 50%, the rest to their interval.
+    """
+    result, truth = sample
+    planted = dict(
+        truth.filter(pl.col("would_buy").is_not_null())
+        .group_by("cause")
+        .agg(pl.col("would_buy").sum())
+        .iter_rows()
+    )
+    rows = {r["cause"]: r for r in result.causes.exposure.iter_rows(named=True)}
+    assert set(planted) == set(rows)  # every planted cause is in the table
+    for cause, n in planted.items():
+        r = rows[cause]
+        assert n >= 30, cause
+        if cause in COVERED:
+            assert r["excess_abandoned_lo"] <= n <= r["excess_abandoned_hi"], (cause, n, r)
+        else:
+            assert abs(r["excess_abandoned"] - n) <= 0.5 * n, (cause, n, r)
+        assert r["excess_abandoned_lo"] > 0 and r["risk_ratio_lo"] > 1, cause
+
+
 def test_cause_tables_add_up(sample):
     result, _ = sample
     c = result.causes
@@ -184,10 +222,21 @@ def test_attribution_matches_reference(raw, dup_idx, spec, seed, censor):
     }
     assert ev == {(s, c): v for s, e in expected.items() for c, v in e["evidence"].items()}
     exposure = {
-        r["cause"]: (r["exposed"], r["exposed_abandoned"], r["unexposed"], r["unexposed_abandoned"])
+        r["cause"]: (
+            r["exposed"],
+            r["exposed_abandoned"],
+            r["unexposed"],
+            r["unexposed_abandoned"],
+            r["expected_abandoned"],
+        )
         for r in result.causes.exposure.iter_rows(named=True)
     }
-    assert exposure == refc.exposure(units, spec)
+    decided = {sid: e["decided_at"] for sid, e in expected.items()}
+    want = refc.exposure(units, spec, decided)
+    assert {k: v[:4] for k, v in exposure.items()} == {k: v[:4] for k, v in want.items()}
+    for cause, v in want.items():
+        got = exposure[cause][4]
+        assert got == v[4] if v[4] is None else got == pytest.approx(v[4], rel=1e-9), cause
     drivers = {
         r["feature"]: (r["abandoned_with"], r["converted_with"])
         for r in result.causes.drivers.iter_rows(named=True)
@@ -371,3 +420,52 @@ def test_evidence_only_converters_have_gets_a_note_and_no_risk_ratio():
     walled = causes.exposure.filter(cause="walled").row(0, named=True)
     assert walled["risk_ratio"] is not None  # abandoned units have it: estimated as before
     assert not any(n.startswith("cause 'walled'") for n in causes.notes)
+
+
+def test_exposure_compares_units_still_there_and_counts_only_live_exposure():
+    """A worked example of docs/causes.md (exposure), counted by hand.
+
+    u1 meets the wall 5 min after its cart and leaves: exposed, abandoned. Its comparison
+    units reached the cart and were still there 5 min later: u3 (left after 10 min), u4
+    and u6 (bought). Not u2 (left after 1 min), u5 (its wall was cancelled by a login, so
+    it is unexposed; it left after 3 min) or u8 (left because of the coupon after 2 min,
+    even though its last event came after 8). Expected abandonments 1/3, excess 2/3.
+    u6 met the wall only after buying: unexposed.
+    """
+    minutes = {
+        "u1": [(0, "add_to_cart"), (5, "login_wall")],
+        "u2": [(0, "add_to_cart"), (1, "page_view")],
+        "u3": [(0, "add_to_cart"), (10, "page_view")],
+        "u4": [(0, "add_to_cart"), (1, "begin_checkout"), (2, "purchase")],
+        "u5": [(0, "add_to_cart"), (2, "login_wall"), (3, "login")],
+        "u6": [(0, "add_to_cart"), (1, "begin_checkout"), (2, "purchase"), (3, "login_wall")],
+        "u8": [(0, "add_to_cart"), (2, "coupon_rejected"), (8, "page_view")],
+    }
+    t0 = pl.datetime(2024, 5, 1, 10, time_zone="UTC")
+    df = pl.DataFrame(
+        [(u, m, e) for u, rows in minutes.items() for m, e in rows],
+        schema=["user_id", "m", "event"],
+        orient="row",
+    ).select("user_id", (t0 + pl.duration(minutes="m")).alias("timestamp"), "event")
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [
+                {"name": "cart", "event": "add_to_cart"},
+                {"name": "checkout", "event": "begin_checkout"},
+                {"name": "buy", "event": "purchase"},
+            ],
+            "attribution": {"builtin": False},
+            "causes": [
+                {"name": "wall", "event": "login_wall", "unless_later": {"event": "login"}},
+                {"name": "coupon", "event": "coupon_rejected"},
+            ],
+        }
+    )
+    wall = (
+        funnel.analyze(df, spec, KEEP_ALL).causes.exposure.filter(cause="wall").row(0, named=True)
+    )
+    assert (wall["exposed"], wall["exposed_abandoned"]) == (1, 1)
+    assert (wall["unexposed"], wall["unexposed_abandoned"]) == (6, 4)  # u2 u3 u4 u5 u6 u8
+    assert wall["expected_abandoned"] == pytest.approx(1 / 3)
+    assert wall["excess_abandoned"] == pytest.approx(2 / 3)
+    assert wall["risk_ratio"] == pytest.approx(3.0)

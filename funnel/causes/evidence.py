@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from funnel.spec.funnel_spec import FunnelSpec
+from funnel.spec.taxonomy import Cause
 
 __all__ = [
     "attribute",
@@ -40,6 +41,7 @@ __all__ = [
     "evidence_text",
     "gather_by_sid",
     "int_type_for",
+    "later_cancels",
     "place_rows",
     "primary_causes",
     "row_flags",
@@ -206,6 +208,21 @@ def gather_by_sid(lookup: pl.Series) -> pl.Expr:
     return pl.lit(lookup).gather(pl.col("_sid")).alias(lookup.name)
 
 
+def later_cancels(causes: Sequence[Cause]) -> list[pl.Expr]:
+    """``_l{i}`` per placed row (in position order): how many rows later in its session
+    cancel cause ``i`` (``unless_later``), for the cancellable causes. Running counts from
+    the end of all rows, less the count at the end of the row's session."""
+    later = []
+    end = (pl.col("_sid") != pl.col("_sid").shift(-1)).fill_null(True)
+    for i, c in enumerate(causes):
+        if c.cancellable:
+            n = cause_bit(i, cancel=True).cast(pl.Int64)
+            after = n.cum_sum(reverse=True) - n  # cancels after this row, in all sessions
+            at_end = pl.when(end).then(after).backward_fill()
+            later.append((after - at_end).alias(f"_l{i}"))
+    return later
+
+
 def attribute(
     rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, n_sessions: int
 ) -> pl.LazyFrame:
@@ -221,14 +238,7 @@ def attribute(
     if not causes:
         return _empty_evidence()
     furthest = sid_lookup(n_sessions, keys, abandoned["_furthest"].rename("_furthest"))
-    later = []  # cancelling rows later in the same session: running counts from the end
-    end = (pl.col("_sid") != pl.col("_sid").shift(-1)).fill_null(True)
-    for i, c in enumerate(causes):
-        if c.cancellable:
-            n = cause_bit(i, cancel=True).cast(pl.Int64)
-            after = n.cum_sum(reverse=True) - n  # cancels after this row, in all sessions
-            at_end = pl.when(end).then(after).backward_fill()
-            later.append((after - at_end).alias(f"_l{i}"))
+    later = later_cancels(causes)
     low = sum(1 << i for i in range(len(causes)))
     span = max(c.within_events for c in causes)
     tail = (
@@ -279,18 +289,20 @@ def attribute(
 
 def primary_causes(evidence: pl.DataFrame) -> pl.DataFrame:
     """Per unit with evidence (``_exit_sid``, ascending): ``primary_cause`` (its first
-    evidence row, the closest to the exit) and ``causes`` (all, closest first), from the
+    evidence row, the closest to the exit), ``causes`` (all, closest first) and
+    ``_decided_at`` (the time of the primary cause's evidence), from the
     evidence of :func:`attribute` (sorted by ``_exit_sid``, closest first). Units without
     evidence are not here: they are ``unexplained``."""
     return (
         evidence.lazy()
-        .select(pl.col("_exit_sid").set_sorted(), "cause")  # sorted by attribute
+        .select(pl.col("_exit_sid").set_sorted(), "cause", "timestamp")  # sorted by attribute
         .group_by("_exit_sid")
-        .agg("cause")
+        .agg("cause", pl.col("timestamp").first().alias("_decided_at"))
         .select(
             "_exit_sid",
             pl.col("cause").list.first().alias("primary_cause"),
             pl.col("cause").list.join(",").alias("causes"),
+            "_decided_at",
         )
         .sort("_exit_sid")
         .collect()

@@ -1,37 +1,25 @@
-"""Cause tables: abandonment by primary cause and exit step, and the exposure analysis.
-
-**Exposure analysis** (association, not proof of cause; docs/causes.md). For each cause,
-among units that reached its ``exposed_from`` step: a unit is *exposed* when any event of
-its path (from entry to the end of the exit session) is evidence-shaped for the cause,
-wherever it happened and whether or not it was cancelled later (a decline followed by a
-success is still an exposure). The table compares the abandonment rate of exposed and
-unexposed units: risk ratio ``RR`` with a Katz interval, a 2x2 test, and the *excess
-abandonments* ``exposed_abandoned * (1 - 1/RR)``: abandonments beyond what the unexposed
-rate predicts, the number a fix could win back if the association were causal. Its
-interval comes from the interval of RR.
-"""
+"""Cause tables: abandonment by primary cause and exit step, the evidence table, and the
+per-unit part of attribution; the exposure analysis is in :mod:`funnel.causes.exposure`,
+the drivers in :mod:`funnel.causes.drivers`."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import polars as pl
 
 from funnel.causes.drivers import drivers_table, feature_counts
 from funnel.causes.evidence import (
     attribute,
     evidence_text,
-    gather_by_sid,
     place_rows,
     primary_causes,
     sid_lookup,
     unit_lookup,
     unit_values,
 )
+from funnel.causes.exposure import exposure_columns, exposure_flags, exposure_table
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED
-from funnel.stats import exact_mean, exact_sum, risk_ratio, two_by_two_p, wilson_exprs
+from funnel.stats import exact_mean, exact_sum, wilson_exprs
 
 __all__ = [
     "attribute_units",
@@ -40,9 +28,6 @@ __all__ = [
     "cause_step_table",
     "cause_table",
     "cause_tables",
-    "exposure_flags",
-    "exposure_masks",
-    "exposure_table",
 ]
 
 
@@ -112,119 +97,6 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     ).collect()
 
 
-def exposure_flags(
-    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, unit_of_sid: pl.Series
-) -> pl.LazyFrame:
-    """Per unit with any evidence-shaped row along its path: ``_unit`` and ``_cm``, the
-    bits of the causes seen (OR of the rows' masks); units without any are left out.
-
-    Evidence-shaped rows of the unit's session between entry and the session's end; for
-    users over a duration window, any of the user's rows between entry and the end of the
-    exit session. Rows find their session's unit by a gather on ``_sid``; users over a
-    window (one unit per user) by a join on the user. Never collects.
-    """
-    low = sum(1 << i for i in range(len(spec.causes)))
-    unit = pl.col("_unit")
-    marked = rows.filter((pl.col("_cm") & low) != 0)
-    if spec.unit == "users" and spec.window_s is not None:
-        by_user = units.lazy().select("user_id", "_unit")
-        marked = marked.select("timestamp", "_cm", "user_id").join(by_user, on="user_id")
-    else:
-        marked = marked.select("timestamp", "_cm", gather_by_sid(unit_of_sid))
-    return (
-        marked.filter(unit.is_not_null())
-        .filter(
-            pl.col("timestamp").is_between(
-                pl.lit(units["entered_at"]).gather(unit), pl.lit(units["_exit_end"]).gather(unit)
-            )
-        )
-        .group_by("_unit")
-        .agg((pl.col("_cm") & low).bitwise_or())
-    )
-
-
-_EXPOSURE_COLUMNS = (
-    "cause",
-    "exposed_from",
-    "units",
-    "exposed",
-    "exposed_abandoned",
-    "abandon_rate_exposed",
-    "unexposed",
-    "unexposed_abandoned",
-    "abandon_rate_unexposed",
-    "risk_ratio",
-    "risk_ratio_lo",
-    "risk_ratio_hi",
-    "p_value",
-    "excess_abandoned",
-    "excess_abandoned_lo",
-    "excess_abandoned_hi",
-)
-
-
-def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
-    """Per cause: abandonment exposed vs not, risk ratio, p-value and excess abandonments.
-
-    ``units`` carry ``_seen``, the bits of the causes each unit was exposed to
-    (:func:`exposure_masks`)."""
-    aggs = []
-    for i, c in enumerate(spec.causes):
-        reached = pl.col(f"at_{spec.step_names[c.exposed_from]}").is_not_null()
-        exposed, left = (pl.col("_seen") & (1 << i)) != 0, ~pl.col("converted")
-        aggs += [
-            (reached & exposed).sum().alias(f"n1_{i}"),
-            (reached & exposed & left).sum().alias(f"a_{i}"),
-            (reached & ~exposed).sum().alias(f"n0_{i}"),
-            (reached & ~exposed & left).sum().alias(f"c_{i}"),
-        ]
-    sums = units.select(aggs).row(0, named=True) if aggs else {}
-    rows = []
-    for i, c in enumerate(spec.causes):
-        n1, a, n0, cc = (int(sums[f"{k}_{i}"]) for k in ("n1", "a", "n0", "c"))
-        rr, lo, hi = risk_ratio(a, n1, cc, n0)
-        if n1 and not a:  # seen only where shoppers bought: no estimate (exposure_notes)
-            rr = lo = hi = math.nan
-
-        def excess(r: float, a: int = a) -> float | None:
-            return a * (1 - 1 / r) if r and np.isfinite(r) else None
-
-        rows.append(
-            {
-                "cause": c.name,
-                "exposed_from": spec.step_names[c.exposed_from],
-                "units": n1 + n0,
-                "exposed": n1,
-                "exposed_abandoned": a,
-                "abandon_rate_exposed": a / n1 if n1 else None,
-                "unexposed": n0,
-                "unexposed_abandoned": cc,
-                "abandon_rate_unexposed": cc / n0 if n0 else None,
-                "risk_ratio": rr if np.isfinite(rr) else None,
-                "risk_ratio_lo": lo if np.isfinite(lo) else None,
-                "risk_ratio_hi": hi if np.isfinite(hi) else None,
-                "p_value": (
-                    float(two_by_two_p([a], [n1 - a], [cc], [n0 - cc])[0])
-                    if n1 and n0 and a
-                    else None
-                ),
-                "excess_abandoned": excess(rr),
-                "excess_abandoned_lo": excess(lo),
-                "excess_abandoned_hi": excess(hi),
-            }
-        )
-    ints = {"units", "exposed", "exposed_abandoned", "unexposed", "unexposed_abandoned"}
-    schema = {
-        c: pl.String if c in ("cause", "exposed_from") else pl.Int64 if c in ints else pl.Float64
-        for c in _EXPOSURE_COLUMNS
-    }
-    if not rows:
-        return pl.DataFrame(schema=schema)
-    return pl.DataFrame(rows, schema_overrides=schema).sort(
-        "excess_abandoned", descending=True, nulls_last=True
-    )
-
-
 def attribution_rows(
     rows: pl.LazyFrame, spec: FunnelSpec, names: set[str], cause: pl.DataFrame, n_read: int
 ) -> list[pl.LazyFrame]:
@@ -245,19 +117,22 @@ def attribution_rows(
 
 
 def _unit_causes(per_unit: pl.DataFrame, values: pl.DataFrame, n_sessions: int) -> list[pl.Expr]:
-    """``primary_cause`` and ``causes`` of abandoned units (``unexplained`` and "" without
-    evidence) and every unit's ``cart_value``: gathers by exit session, no join."""
+    """``primary_cause``, ``causes`` and ``_decided_at`` (when the primary cause's evidence
+    happened) of abandoned units (``unexplained``, "" and null without evidence) and every
+    unit's ``cart_value``: gathers by exit session, no join."""
     exit_sid = pl.col("_exit_sid")
     n = per_unit.height
     row = sid_lookup(n_sessions, per_unit["_exit_sid"], pl.int_range(n, eager=True))
     # abandoned units without evidence read an extra last row; converted ones read none
     at = pl.when(~pl.col("converted")).then(pl.lit(row).gather(exit_sid).fill_null(n))
     extra = {"_exit_sid": [None], "primary_cause": [UNEXPLAINED], "causes": [""]}
+    extra["_decided_at"] = [None]
     found = per_unit.vstack(pl.DataFrame(extra, schema=per_unit.schema))
     cart = sid_lookup(n_sessions, values["_sid"], values["cart_value"])
     return [
         pl.lit(found["primary_cause"]).gather(at).alias("primary_cause"),
         pl.lit(found["causes"]).gather(at).alias("causes"),
+        pl.lit(found["_decided_at"]).gather(at).alias("_decided_at"),
         pl.lit(cart).gather(exit_sid).alias("cart_value"),
     ]
 
@@ -299,13 +174,6 @@ def _evidence_table(
         .sort("session_id", "user_id", "events_before_exit", "cause")
         .collect()
     )
-
-
-def exposure_masks(units: pl.DataFrame, flags: pl.DataFrame) -> pl.Series:
-    """``_seen`` per row of ``units``: the cause bits of :func:`exposure_flags` (a scatter by
-    unit number ``_unit``, no join), 0 for units without any."""
-    seen = pl.repeat(0, units.height, dtype=pl.Int64, eager=True).alias("_seen")
-    return seen.scatter(flags["_unit"], flags["_cm"]) if flags.height else seen
 
 
 def cause_notes(spec: FunnelSpec, names: set[str]) -> list[str]:
@@ -355,29 +223,11 @@ def attribute_units(
         engine="streaming",
     )
     units = units.with_columns(
-        *_unit_causes(primary_causes(evidence), values, n_sessions), exposure_masks(units, flags)
+        *_unit_causes(primary_causes(evidence), values, n_sessions),
+        *exposure_columns(units, flags, len(spec.causes)),
     )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
-
-
-def exposure_notes(exposure: pl.DataFrame) -> list[str]:
-    """Causes whose every exposed unit converted: their evidence is seen only where
-    shoppers buy (shipping and tax on the purchase event itself), so the exposure table
-    gives them no risk ratio (it would read as a strong "protective" effect).
-
-    >>> exp = pl.DataFrame({"cause": ["surprise_costs"], "exposed": [120],
-    ...                     "exposed_abandoned": [0]})
-    >>> exposure_notes(exp)[0][:60]
-    "cause 'surprise_costs': all 120 exposed units converted, so "
-    """
-    only = exposure.filter((pl.col("exposed") > 0) & (pl.col("exposed_abandoned") == 0))
-    return [
-        f"cause '{cause}': all {n:,} exposed units converted, so its evidence is seen only "
-        "where shoppers buy (is it on the purchase event itself?); no risk ratio or excess "
-        "abandonment is given"
-        for cause, n in only.select("cause", "exposed").iter_rows()
-    ]
 
 
 def cause_tables(

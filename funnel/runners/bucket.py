@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from funnel.causes.evidence import cause_rows, row_flags, shown_columns
+from funnel.causes.exposure import exposure_notes
 from funnel.causes.tables import (
     attribute_units,
     attribution_rows,
     cause_notes,
     cause_tables,
-    exposure_notes,
 )
 from funnel.engine.censor import (
     censor_cut,
@@ -108,7 +108,7 @@ class BucketPlan:
 
 @dataclass(frozen=True)
 class Partials:
-    """What one bucket contributes: per-unit rows (with causes and exposure bits), evidence
+    """What one bucket contributes: per-unit rows (with causes and exposure codes), evidence
     rows and driver counts of its units, and counts (``events``/``sessions``/``users``, the
     ledger's ``totals``/``rejects``/``duplicates`` per file). Sums over buckets are exact.
 

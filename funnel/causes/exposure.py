@@ -1,0 +1,266 @@
+"""Exposure analysis: the abandonment that goes with each cause's evidence, and the excess
+abandonments a fix could win back (association, not proof; docs/causes.md).
+
+**Exposure** follows the rule attribution uses: a unit is exposed to a cause at the first
+evidence-shaped row (the cause's events and ``where``) that no later row of its session
+cancels (``unless_later``), between the unit's entry and its exit: the end of the exit
+session for an abandoned unit, the moment it converted for a converted one (nothing seen
+after buying made anyone leave). Its **stratum** is the step the unit had reached then (at
+least the cause's ``exposed_from``), and its **delay** the time from reaching that step to
+the exposure.
+
+**Comparison** (a landmark comparison): each exposed unit is set against the unexposed
+units that reached the same step and were still there as long after reaching it (they went
+further, or left later than the delay). Shoppers who left before the exposure could have
+happened to them do not count: they would make the comparison rate too high (another cause
+earlier in the same step, say). Then
+
+* ``expected_abandoned``: the sum, over exposed units, of the abandonment rate of their
+  comparison units (an exposed unit without any adds its own outcome: no excess);
+* ``excess_abandoned`` = ``exposed_abandoned - expected_abandoned``; ``risk_ratio`` =
+  ``exposed_abandoned / expected_abandoned``;
+* 95% percentile intervals of both from 2,000 bootstrap resamples of the units (seeded:
+  the same bytes every run), and a two-sided p-value from the excess over its bootstrap
+  standard error.
+
+Delays are binned on a logarithmic scale (bins 25% wide above one second), so units with
+the same stratum, delay bin, reached steps and outcome are interchangeable: the tables and
+the bootstrap work on those few cells (a multinomial draw over the cells is a resample of
+the units), never on units one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import polars as pl
+
+from funnel.causes.evidence import cause_bit, gather_by_sid, later_cancels
+from funnel.spec.funnel_spec import FunnelSpec
+
+__all__ = ["delay_bin", "exposure_columns", "exposure_flags", "exposure_notes", "exposure_table"]
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20241  # fixed: the intervals are part of the output, the same every run
+_BINS = 128  # delay bins: 0 (under a second), then 25% wide; a code is stratum * 128 + bin
+
+
+def delay_bin(micros: pl.Expr) -> pl.Expr:
+    """The logarithmic bin of a delay in microseconds: 0 below one second, then bins 25%
+    wide (1-1.25 s is bin 1), at most 127 (beyond 10^12 years).
+
+    >>> micros = pl.Series([0, 999_999, 1_000_000, 1_300_000, 60_000_000])
+    >>> pl.select(delay_bin(pl.lit(micros))).to_series().to_list()
+    [0, 0, 1, 2, 19]
+    """
+    seconds = micros.cast(pl.Float64) / 1_000_000
+    grown = (seconds.log(1.25).floor() + 1).clip(1, _BINS - 1)
+    return pl.when(seconds < 1).then(0).otherwise(grown).cast(pl.Int16)
+
+
+def exposure_flags(
+    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, unit_of_sid: pl.Series
+) -> pl.LazyFrame:
+    """Per unit exposed to any cause: ``_unit`` and ``_exposed{i}``, the code of its
+    exposure to cause ``i`` (stratum * 128 + delay bin), null when not exposed.
+
+    ``rows``: the placed cause rows (:func:`funnel.causes.evidence.place_rows`, in position
+    order); rows find their session's unit by a gather on ``_sid``, users over a duration
+    window (one unit per user) by a join on the user. Never collects.
+    """
+    causes = spec.causes
+    low = sum(1 << i for i in range(len(causes)))
+    unit, ts = pl.col("_unit"), [f"_t{i}" for i in range(len(causes))]
+    first_seen = []
+    for i, c in enumerate(causes):
+        ok = cause_bit(i) & (pl.col(f"_l{i}") == 0) if c.cancellable else cause_bit(i)
+        first_seen.append(pl.when(ok).then(pl.col("timestamp")).alias(ts[i]))
+    marked = rows.with_columns(later_cancels(causes)).filter((pl.col("_cm") & low) != 0)
+    marked = marked.with_columns(first_seen)
+    if spec.unit == "users" and spec.window_s is not None:
+        by_user = units.lazy().select("user_id", "_unit")
+        marked = marked.select("timestamp", *ts, "user_id").join(by_user, on="user_id")
+    else:
+        marked = marked.select("timestamp", *ts, gather_by_sid(unit_of_sid))
+    last = f"at_{spec.step_names[-1]}"
+    cut = units.select(
+        pl.when(pl.col("converted")).then(pl.col(last)).otherwise(pl.col("_exit_end"))
+    ).to_series()
+    at = [pl.lit(units[f"at_{n}"]).gather(unit) for n in spec.step_names]
+    codes = []
+    for i, (c, t) in enumerate(zip(causes, ts, strict=True)):
+        seen = pl.col(t)
+        reached = pl.max_horizontal([pl.when(a <= seen).then(j) for j, a in enumerate(at)])
+        stratum = pl.max_horizontal(reached, pl.lit(c.exposed_from))
+        since = pl.coalesce([pl.when(stratum == j).then(a) for j, a in enumerate(at)])
+        delay = (seen - since).dt.total_microseconds().clip(lower_bound=0)
+        code = stratum * _BINS + delay_bin(delay)
+        codes.append(pl.when(seen.is_not_null()).then(code).cast(pl.Int16).alias(f"_exposed{i}"))
+    return (
+        marked.filter(unit.is_not_null())
+        .filter(
+            pl.col("timestamp").is_between(
+                pl.lit(units["entered_at"]).gather(unit), pl.lit(cut).gather(unit)
+            )
+        )
+        .group_by("_unit")
+        .agg(pl.col(ts).min())
+        .select("_unit", *codes)
+    )
+
+
+def exposure_columns(units: pl.DataFrame, flags: pl.DataFrame, n_causes: int) -> list[pl.Series]:
+    """``_exposed{i}`` per row of ``units`` from :func:`exposure_flags` (a scatter by unit
+    number ``_unit``, no join), null for units not exposed."""
+    out = []
+    for i in range(n_causes):
+        col = pl.repeat(None, units.height, dtype=pl.Int16, eager=True).alias(f"_exposed{i}")
+        out.append(col.scatter(flags["_unit"], flags[f"_exposed{i}"]) if flags.height else col)
+    return out
+
+
+_EXPOSURE_COLUMNS = {
+    "cause": pl.String,
+    "exposed_from": pl.String,
+    "units": pl.Int64,
+    "exposed": pl.Int64,
+    "exposed_abandoned": pl.Int64,
+    "abandon_rate_exposed": pl.Float64,
+    "unexposed": pl.Int64,
+    "unexposed_abandoned": pl.Int64,
+    "abandon_rate_unexposed": pl.Float64,
+    "expected_abandoned": pl.Float64,
+    "risk_ratio": pl.Float64,
+    "risk_ratio_lo": pl.Float64,
+    "risk_ratio_hi": pl.Float64,
+    "p_value": pl.Float64,
+    "excess_abandoned": pl.Float64,
+    "excess_abandoned_lo": pl.Float64,
+    "excess_abandoned_hi": pl.Float64,
+}
+
+
+def _per_unit(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Per unit: the steps reached (bit mask), the furthest, how long it stayed there (delay
+    bin, from reaching it to its last event) and whether it abandoned."""
+    at = [pl.col(f"at_{n}") for n in spec.step_names]
+    furthest = pl.max_horizontal([pl.when(a.is_not_null()).then(j) for j, a in enumerate(at)])
+    left_at = pl.coalesce("_decided_at", "last_event_at")  # the reason it left, or its end
+    stay = left_at - pl.coalesce(at[::-1])
+    return units.select(
+        pl.col("^_exposed\\d+$"),
+        pl.sum_horizontal(
+            [a.is_not_null().cast(pl.Int64) * (1 << j) for j, a in enumerate(at)]
+        ).alias("reached"),
+        furthest.alias("furthest"),
+        delay_bin(stay.dt.total_microseconds()).alias("stay"),
+        (~pl.col("converted")).alias("left"),
+    )
+
+
+def _comparisons(cells: dict[str, np.ndarray], first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indicator matrices (cells x comparisons) of exposed cells and of their comparison
+    cells, one comparison per (stratum, delay bin) of the exposed."""
+    code, reached = cells["code"], cells["reached"]
+    in_pop = ((reached >> first) & 1) == 1
+    exposed = in_pop & (code >= 0)
+    keys = np.unique(code[exposed])
+    stratum, delay = keys // _BINS, keys % _BINS
+    e1 = exposed[:, None] & (code[:, None] == keys)
+    still_there = (cells["furthest"][:, None] > stratum) | (cells["stay"][:, None] >= delay)
+    e0 = (in_pop & (code < 0))[:, None] & (((reached[:, None] >> stratum) & 1) == 1) & still_there
+    return e1.astype(float), e0.astype(float)
+
+
+def _estimates(counts: np.ndarray, e1: np.ndarray, e0: np.ndarray, left: np.ndarray) -> tuple:
+    """(observed, expected) abandonments of the exposed for cell counts (..., cells)."""
+    n1, a, n0, c = counts @ e1, counts @ (e1 * left), counts @ e0, counts @ (e0 * left)
+    rate = np.divide(c, n0, out=np.zeros_like(c), where=n0 > 0)
+    return a.sum(axis=-1), np.where(n0 > 0, n1 * rate, a).sum(axis=-1)
+
+
+def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
+    """The exposure row of one cause from its cells (code, reached, furthest, stay, left,
+    n)."""
+    n, left, code = cells["n"].astype(float), cells["left"].astype(float), cells["code"]
+    in_pop = ((cells["reached"] >> first) & 1) == 1
+    exposed, unexposed = n * (in_pop & (code >= 0)), n * (in_pop & (code < 0))
+    n1, a, n0, c = (int(x.sum()) for x in (exposed, exposed * left, unexposed, unexposed * left))
+    row = {
+        "units": n1 + n0,
+        "exposed": n1,
+        "exposed_abandoned": a,
+        "abandon_rate_exposed": a / n1 if n1 else None,
+        "unexposed": n0,
+        "unexposed_abandoned": c,
+        "abandon_rate_unexposed": c / n0 if n0 else None,
+    }
+    if not n1 or not a:  # nobody exposed, or only where shoppers bought (notes)
+        return row
+    e1, e0 = _comparisons(cells, first)
+    observed, expected = _estimates(n, e1, e0, left[:, None])
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    total = int(n.sum())
+    draws = rng.multinomial(total, n / total, size=BOOTSTRAP_RESAMPLES).astype(float)
+    obs_b, exp_b = _estimates(draws, e1, e0, left[:, None])
+    excess_b = obs_b - exp_b
+    ratio_b = np.divide(obs_b, exp_b, out=np.full_like(obs_b, np.inf), where=exp_b > 0)
+    sd = float(excess_b.std(ddof=1))
+    z = abs(observed - expected) / sd if sd > 0 else math.inf
+    return row | {
+        "expected_abandoned": float(expected),
+        "risk_ratio": float(observed / expected) if expected > 0 else None,
+        "risk_ratio_lo": _finite(np.quantile(ratio_b, 0.025, method="inverted_cdf")),
+        "risk_ratio_hi": _finite(np.quantile(ratio_b, 0.975, method="inverted_cdf")),
+        "p_value": 2 * NormalDist().cdf(-z) if sd > 0 else None,
+        "excess_abandoned": float(observed - expected),
+        "excess_abandoned_lo": float(np.quantile(excess_b, 0.025, method="inverted_cdf")),
+        "excess_abandoned_hi": float(np.quantile(excess_b, 0.975, method="inverted_cdf")),
+    }
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Per cause: exposed and unexposed units and their abandonment, the abandonments the
+    exposed would have had at the rate of comparable unexposed units, the excess and the
+    risk ratio with bootstrap intervals, and a p-value.
+
+    ``units`` carry ``_exposed{i}`` (:func:`exposure_columns`)."""
+    if not spec.causes:
+        return pl.DataFrame(schema=_EXPOSURE_COLUMNS)
+    per_unit = _per_unit(units, spec)
+    rows = []
+    for i, cause in enumerate(spec.causes):
+        keys = [pl.col(f"_exposed{i}").fill_null(-1).cast(pl.Int64).alias("code")]
+        keys += ["reached", "furthest", "stay", "left"]
+        grouped = per_unit.group_by(keys).len("n").sort(["code", "reached", "furthest", "stay"])
+        cells = {c: grouped[c].fill_null(-1).to_numpy().astype(np.int64) for c in grouped.columns}
+        named = {"cause": cause.name, "exposed_from": spec.step_names[cause.exposed_from]}
+        rows.append(named | _cause_row(cells, cause.exposed_from))
+    return pl.DataFrame(rows, schema=_EXPOSURE_COLUMNS).sort(
+        "excess_abandoned", "cause", descending=[True, False], nulls_last=True
+    )
+
+
+def exposure_notes(exposure: pl.DataFrame) -> list[str]:
+    """Causes whose every exposed unit converted: their evidence is seen only where
+    shoppers buy (shipping and tax on the purchase event itself), so the exposure table
+    gives them no risk ratio (it would read as a strong "protective" effect).
+
+    >>> exp = pl.DataFrame({"cause": ["surprise_costs"], "exposed": [120],
+    ...                     "exposed_abandoned": [0]})
+    >>> exposure_notes(exp)[0][:60]
+    "cause 'surprise_costs': all 120 exposed units converted, so "
+    """
+    only = exposure.filter((pl.col("exposed") > 0) & (pl.col("exposed_abandoned") == 0))
+    return [
+        f"cause '{cause}': all {n:,} exposed units converted, so its evidence is seen only "
+        "where shoppers buy (is it on the purchase event itself?); no risk ratio or excess "
+        "abandonment is given"
+        for cause, n in only.select("cause", "exposed").iter_rows()
+    ]
