@@ -19,14 +19,14 @@ earlier in the same step, say). Then
   comparison units (an exposed unit without any adds its own outcome: no excess);
 * ``excess_abandoned`` = ``exposed_abandoned - expected_abandoned``; ``risk_ratio`` =
   ``exposed_abandoned / expected_abandoned``;
-* 95% percentile intervals of both from 2,000 bootstrap resamples of the units (seeded:
-  the same bytes every run), and a two-sided p-value from the excess over its bootstrap
-  standard error.
+* 95% percentile intervals of both from 2,000 bootstrap resamples of the units (Poisson
+  weights, seeded: the same bytes every run), and a two-sided p-value from the excess over
+  its bootstrap standard error.
 
 Delays are binned on a logarithmic scale (bins 25% wide above one second), so units with
 the same stratum, delay bin, reached steps and outcome are interchangeable: the tables and
-the bootstrap work on those few cells (a multinomial draw over the cells is a resample of
-the units), never on units one by one.
+the bootstrap work on those few cells (a Poisson draw per cell resamples its units),
+never on units one by one.
 """
 
 from __future__ import annotations
@@ -201,9 +201,10 @@ def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
         return row
     e1, e0 = _comparisons(cells, first)
     observed, expected = _estimates(n, e1, e0, left[:, None])
+    # the Poisson bootstrap: each cell's count drawn around its own (one vectorised draw,
+    # ~20x faster than a multinomial one; the same distribution for many units)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    total = int(n.sum())
-    draws = rng.multinomial(total, n / total, size=BOOTSTRAP_RESAMPLES).astype(float)
+    draws = rng.poisson(n, size=(BOOTSTRAP_RESAMPLES, n.size)).astype(float)
     obs_b, exp_b = _estimates(draws, e1, e0, left[:, None])
     excess_b = obs_b - exp_b
     ratio_b = np.divide(obs_b, exp_b, out=np.full_like(obs_b, np.inf), where=exp_b > 0)
