@@ -269,23 +269,36 @@ def _path_strict(g: list[dict], spec: FunnelSpec) -> dict[int, int] | None:
     return best
 
 
+def _user_sessions(sess: list[list[dict]], user: str) -> list[list[dict]]:
+    """The user's sessions in the engine's session order: rows without a provided session
+    id (cut by time) first, then provided ids in order."""
+    mine = [s for s in sess if s[0]["user_id"] == user]
+    mine.sort(key=lambda s: (s[0]["_given"] is not None, s[0]["_given"] or "", s[0]["_start"]))
+    return mine
+
+
 def _span(sess: list[list[dict]], first: list[dict], last: list[dict]) -> list[dict]:
     """Rows of the user's sessions from ``first`` to ``last`` (or back), in the engine's
-    session order: rows without a provided session id (cut by time) first, then provided
-    ids in order."""
-    mine = [s for s in sess if s[0]["user_id"] == first[0]["user_id"]]
-    mine.sort(key=lambda s: (s[0]["_given"] is not None, s[0]["_given"] or "", s[0]["_start"]))
+    session order."""
+    mine = _user_sessions(sess, first[0]["user_id"])
     ids = [id(s) for s in mine]
     a, b = sorted((ids.index(id(first)), ids.index(id(last))))  # either may come first
     return [r for s in mine[a : b + 1] for r in s]
+
+
+def _later(sess: list[list[dict]], session: list[dict]) -> list[list[dict]]:
+    """The user's sessions after ``session``, in the engine's session order."""
+    mine = _user_sessions(sess, session[0]["user_id"])
+    return mine[[id(s) for s in mine].index(id(session)) + 1 :]
 
 
 def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[dict]:
     """The per-unit table, as dicts, sorted like the engine's.
 
     ``internals`` adds ``_group`` (the unit's rows), ``_exit_session`` (rows of the session
-    where the path stopped), ``_furthest`` (step index) and ``_span`` (the rows of the
-    sessions from entry to exit), for the causes reference.
+    where the path stopped), ``_furthest`` (step index), ``_span`` (the rows of the
+    sessions from entry to exit), ``_exit_index`` (the exit row's index in its session) and
+    ``_later_sessions`` (the user's sessions after it), for the causes reference.
     """
     sess = sessions(rows, spec)
     session_of = {id(r): s for s in sess for r in s}
@@ -353,6 +366,10 @@ def units(rows: list[dict], spec: FunnelSpec, internals: bool = False) -> list[d
                     "_exit_session": session_of[id(exit_row)],
                     "_furthest": furthest,
                     "_span": _span(sess, session_of[id(erow)], session_of[id(exit_row)]),
+                    "_exit_index": next(
+                        i for i, r in enumerate(session_of[id(exit_row)]) if r is exit_row
+                    ),
+                    "_later_sessions": _later(sess, session_of[id(exit_row)]),
                 }
                 if internals
                 else {}

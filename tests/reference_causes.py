@@ -145,3 +145,24 @@ def feature_counts(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, 
         for f in seen:
             counts.setdefault(f, [0, 0])[u["converted"]] += 1
     return {f: (a, c) for f, (a, c) in counts.items()}
+
+
+def after_exit(units: list[dict], spec: FunnelSpec) -> dict[str, tuple]:
+    """session_id -> (path after the exit, next session's start, first purchase in a later
+    session) of abandoned units (docs/causes.md, "After the exit")."""
+    last = spec.steps[-1]
+    page = spec.attribution.page
+    out = {}
+    for u in units:
+        if u["converted"]:
+            continue
+        rows = u["_exit_session"][u["_exit_index"] + 1 : u["_exit_index"] + 4]
+        labels = [r["event"] if r.get(page) is None else f"{r['event']} {r[page]}" for r in rows]
+        later = u["_later_sessions"]
+        buys = [r["timestamp"] for s in later for r in s if _is(r, last.events, last.where)]
+        out[u["session_id"]] = (
+            " > ".join(labels) or "(session ended)",
+            later[0][0]["timestamp"] if later else None,
+            buys[0] if buys else None,
+        )
+    return out

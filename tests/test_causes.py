@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -168,6 +169,8 @@ CAUSES = {
         "value": "value",
         "drivers": ["cart", "value"],
         "min_units": 1,
+        "page": "cart",  # a driver too: read once
+        "return_within": "2h",
     },
     "causes": [
         {"name": "browsed", "event": "view", "where": "value >= 2", "within_events": 2},
@@ -231,6 +234,19 @@ def test_attribution_matches_reference(raw, dup_idx, spec, seed, censor):
         )
         for r in result.causes.exposure.iter_rows(named=True)
     }
+    after = refc.after_exit(units, spec)
+    data_end = max(r["timestamp"] for r in cleaned) if cleaned else None
+    horizon = dt.timedelta(hours=2)
+    for sid, (path, visit, bought) in after.items():
+        end = got[sid]["last_event_at"]
+
+        def known(at: dt.datetime | None, end: dt.datetime = end) -> bool | None:
+            if at is not None and at - end <= horizon:
+                return True
+            return False if end + horizon <= data_end else None
+
+        assert got[sid]["after_exit"] == path, sid
+        assert (got[sid]["came_back"], got[sid]["bought_later"]) == (known(visit), known(bought))
     decided = {sid: e["decided_at"] for sid, e in expected.items()}
     want = refc.exposure(units, spec, decided)
     assert {k: v[:4] for k, v in exposure.items()} == {k: v[:4] for k, v in want.items()}
@@ -469,3 +485,53 @@ def test_exposure_compares_units_still_there_and_counts_only_live_exposure():
     assert wall["expected_abandoned"] == pytest.approx(1 / 3)
     assert wall["excess_abandoned"] == pytest.approx(2 / 3)
     assert wall["risk_ratio"] == pytest.approx(3.0)
+
+
+def test_after_the_exit_paths_and_returns_by_hand():
+    """docs/causes.md, "After the exit": three abandoned carts, counted by hand."""
+    minutes = {
+        # left after three more events (a fourth is not shown); came back the next day
+        # and bought
+        "a": [(0, "add_to_cart"), (1, "page_view", "/faq"), (2, "x"), (3, "y"), (4, "z"),
+              (1440, "page_view", "/"), (1441, "purchase")],
+        # left right at the cart; back 3 days later without buying: beyond return_within
+        "b": [(0, "add_to_cart"), (4320, "page_view", "/")],
+        # went one step on and left; back within the day, but the data end (b's visit)
+        # 18 h after it left, so a purchase within the day could still come: unknown
+        "c": [(3000, "add_to_cart"), (3001, "begin_checkout"), (3002, "page_view", "/faq"),
+              (3500, "page_view", "/")],
+    }  # fmt: skip
+    t0 = pl.datetime(2024, 5, 1, 10, time_zone="UTC")
+    rows = [(u, r[0], r[1], r[2] if len(r) > 2 else None) for u, rs in minutes.items() for r in rs]
+    df = pl.DataFrame(rows, schema=["user_id", "m", "event", "page"], orient="row").select(
+        "user_id", (t0 + pl.duration(minutes="m")).alias("timestamp"), "event", "page"
+    )
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [
+                {"name": "cart", "event": "add_to_cart"},
+                {"name": "checkout", "event": "begin_checkout"},
+                {"name": "buy", "event": "purchase"},
+            ],
+            "attribution": {"return_within": "1d"},
+        }
+    )
+    result = funnel.analyze(df, spec, KEEP_ALL)
+    got = {
+        r["user_id"]: (r["after_exit"], r["came_back"], r["bought_later"])
+        for r in result.units.filter(~pl.col("converted")).iter_rows(named=True)
+    }
+    assert got == {
+        "a": ("page_view /faq > x > y", True, True),
+        "b": ("(session ended)", False, False),
+        "c": ("page_view /faq", True, None),
+    }
+    paths = result.causes.after_exit.select("exit_step", "path", "units", "share").rows()
+    assert paths == [
+        ("cart", "(session ended)", 1, 0.5),
+        ("cart", "page_view /faq > x > y", 1, 0.5),
+        ("checkout", "page_view /faq", 1, 1.0),
+    ]
+    returns = result.causes.returns.select("exit_step", "abandoned", "observed", "came_back")
+    assert returns.rows() == [("cart", 2, 2, 1), ("checkout", 1, 0, 0)]
+    assert result.causes.returns["bought_later"].to_list() == [1, 0]

@@ -27,7 +27,15 @@ from funnel.render.progress import Progress
 from funnel.render.report import render_html, write_report
 
 SAMPLE = "sample_events/"
-CHARTS = ("funnel", "timing", "causes", "trend", "breakdown-experiment_arm", "comparison")
+CHARTS = (
+    "funnel",
+    "timing",
+    "causes",
+    "after-exit",
+    "trend",
+    "breakdown-experiment_arm",
+    "comparison",
+)
 EVIL = "<script>alert('x')</script>\"&'"
 
 
@@ -194,7 +202,7 @@ def test_plot_returns_figures():
     bars = result.plot().axes[0].patches
     assert [round(b.get_width()) for b in bars][::-1] == result.steps["entered"].to_list()
     html = render_html(result)
-    assert html.count("<svg") == 4  # funnel, timing, causes, trend
+    assert html.count("<svg") == 5  # funnel, timing, causes, after the exit, trend
 
 
 def test_cli_report_and_html_flags(tmp_path):

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from funnel.causes.after_exit import (
+    after_exit_columns,
+    after_exit_rows,
+    after_exit_table,
+    returns_table,
+)
 from funnel.causes.drivers import drivers_table, feature_counts
 from funnel.causes.evidence import (
     attribute,
@@ -107,11 +113,10 @@ def attribution_rows(
     value = spec.attribution.value if spec.attribution.value in names else None
     drivers = [c for c in spec.attribution.drivers if c in names]
     by_user = ["user_id"] if spec.unit == "users" and spec.window_s is not None else []
+    page, after = after_exit_rows(spec, names)
+    wanted = ["event", "_sid", "_last", *([value] if value else []), *drivers, *page]
     return [
-        # a column may be the value and a driver too
-        rows.select(
-            *dict.fromkeys(["event", "_sid", "_last", *([value] if value else []), *drivers])
-        ),
+        rows.select(*dict.fromkeys(wanted), *after),  # a column may be the value and a driver
         place_rows(cause, rows, n_read, by_user),
     ]
 
@@ -222,9 +227,11 @@ def attribute_units(
         ],
         engine="streaming",
     )
+    page = spec.attribution.page if spec.attribution.page in names else None
     units = units.with_columns(
         *_unit_causes(primary_causes(evidence), values, n_sessions),
         *exposure_columns(units, flags, len(spec.causes)),
+        *after_exit_columns(rows, units, n_sessions, page),
     )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
@@ -241,4 +248,6 @@ def cause_tables(
         "exposure": exposure_table(units, spec),
         "drivers": drivers_table(counts, units, spec),
         "evidence": evidence,
+        "after_exit": after_exit_table(units, spec),
+        "returns": returns_table(units, spec),
     }

@@ -12,7 +12,8 @@ occurrences, each on its own.
 The output, :func:`match_paths`, has one row per unit that entered the funnel:
 ``_g`` (group number), ``_entry`` and ``_furthest`` (0-based step indices), ``at_<step>``
 (time the step was reached, null if not), ``_exit_end`` (end of the session where the path
-stopped) and every column of the entry event. Semantics: docs/semantics.md.
+stopped), ``_exit_row`` (the position of the furthest step's row in the input rows) and
+every column of the entry event. Semantics: docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -239,6 +240,8 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
         *[pl.col("_session_end").shift(-i).alias(f"_exit_end{i}") for i in range(1, k)],
         pl.col("_sid").alias("_exit_sid0"),
         *[pl.col("_sid").shift(-i).alias(f"_exit_sid{i}") for i in range(1, k)],
+        pl.col("_row").alias("_exit_row0"),
+        *[pl.col("_row").shift(-i).alias(f"_exit_row{i}") for i in range(1, k)],
         *[t.alias(f"_ts{i}") for i, t in enumerate(times)],
     )
     best = (
@@ -260,7 +263,11 @@ def _strict(frame: pl.LazyFrame, spec: FunnelSpec, ms: list[pl.Expr]) -> pl.Lazy
         ).alias(col)
 
     return best.with_columns(
-        *at, at_exit("_exit_end"), at_exit("_exit_sid"), pl.col("_se").alias("_entry")
+        *at,
+        at_exit("_exit_end"),
+        at_exit("_exit_sid"),
+        at_exit("_exit_row"),
+        pl.col("_se").alias("_entry"),
     )
 
 
@@ -271,6 +278,8 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
     """
     k = len(spec.steps)
     ms = match_exprs(spec)
+    # the position of each row in ``frame``: the unit's exit row (_exit_row) is found by it
+    frame = frame.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     if spec.unit == "users" and spec.window_s is not None and spec.sessions.use_column:
         # rows were sorted by provided session first; a path across sessions needs time order
         frame = frame.sort("_uh", "user_id", "timestamp", "_k")
@@ -293,12 +302,14 @@ def match_paths(frame: pl.LazyFrame, spec: FunnelSpec) -> pl.LazyFrame:
             *_path_times(spec),
             _gather("_session_end", exit_pos).alias("_exit_end"),
             _gather("_sid", exit_pos).alias("_exit_sid"),
+            _gather("_row", exit_pos).alias("_exit_row"),
             pl.col("_se").alias("_entry"),
             # properties of the entry event, not of the group's first relevant row
             *[_gather(c, pl.col("_pe")).alias(c) for c in [*entry_cols, "_sid", "_session_start"]],
         )
         out = frame.filter(pl.col("_gfirst"))
-    keep = ["_g", "_sid", "_entry", "_furthest", "_exit_end", "_exit_sid", "_session_start"]
+    keep = ["_g", "_sid", "_entry", "_furthest", "_exit_end", "_exit_sid", "_exit_row"]
+    keep.append("_session_start")
     names = out.collect_schema().names()
     props = [c for c in names if not c.startswith("_") and not c.startswith("at_")]
     at = [f"at_{s.name}" for s in spec.steps]

@@ -38,8 +38,9 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
     ``steps_reached``, ``converted``, ``exit_step`` (furthest step when not converted),
     ``entered_at``, ``at_<step>``, ``time_to_convert_s``, ``time_at_exit_s``,
     ``last_event_at`` (end of the session where the path stopped) and ``keep``;
-    then the internal ``_sid`` (entry session), ``_exit_sid`` (session where the path stopped)
-    and ``_furthest`` (step index), which :func:`funnel.runners.bucket.map_bucket` drops.
+    then the internal ``_sid`` (entry session), ``_exit_sid`` (session where the path stopped),
+    ``_furthest`` (step index) and ``_exit_row`` (position of the furthest step's row), which
+    :func:`funnel.runners.bucket.map_bucket` drops.
     """
     names = spec.step_names
     k = len(names)
@@ -99,6 +100,7 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
         "_exit_sid",
         "_exit_end",
         "_furthest",
+        "_exit_row",
     ]  # for cause attribution; dropped after
     return out.select(*cols, *extra, *internal).sort("entered_at", "user_id", "session_id")
 

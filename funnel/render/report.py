@@ -16,6 +16,7 @@ import polars as pl
 
 from funnel.outputs import atomic_path
 from funnel.render import charts
+from funnel.render.flow import flow_svg
 from funnel.render.markdown import headline
 from funnel.results.comparison import Comparison
 from funnel.results.display import stakeholder_html
@@ -127,6 +128,18 @@ def render_html(
                     _table(c.exposure),
                     "<h3>Drop-off drivers</h3>",
                     _table(c.drivers.filter(pl.col("significant")), max_rows=25),
+                )
+            )
+            parts.append(
+                _section(
+                    "After the exit: where shoppers went",
+                    f'<figure data-chart="after-exit">{flow_svg(c.after_exit)}'
+                    "<figcaption class='note'>From the exit step to the next events of the "
+                    "same session (up to three; the most common paths per step).</figcaption>"
+                    "</figure>",
+                    _table(c.after_exit),
+                    "<h3>Came back and bought later</h3>",
+                    _table(c.returns),
                 )
             )
         if result.trend.height:

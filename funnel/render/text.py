@@ -163,6 +163,21 @@ def format_causes(causes: CauseTables, drivers: int = 15) -> str:
     if flagged.height:  # complete separation: they restate the outcome
         listed = ", ".join(f"{f} ({why})" for f, why in flagged.select("feature", "flag").rows())
         out.append(f"note: left out of the drivers, as they restate the outcome: {listed}")
+    if causes.after_exit.height:
+        paths = causes.after_exit.filter(
+            pl.int_range(pl.len()).over("exit_step") < 3  # the top three per step
+        ).select("exit_step", "path", "units", _interval(causes.after_exit, "share"))
+        out += ["", "After the exit: the most common next events (share of the step's exits)"]
+        out.append(format_table(paths))
+        back = causes.returns.select(
+            "exit_step",
+            "abandoned",
+            "observed",
+            _interval(causes.returns, "came_back_share"),
+            _interval(causes.returns, "bought_later_share"),
+        )
+        out += ["", "Came back and bought later (of units whose horizon the data cover)"]
+        out.append(format_table(back))
     for note in causes.notes:
         out.append(f"note: {note}")
     return "\n".join(out)

@@ -63,6 +63,8 @@ MAIN = {
         "cause",
     ],
     "trend": ["period", "units", "converted", "conversion"],
+    "after_exit": ["exit_step", "path", "units", "share"],
+    "returns": ["exit_step", "abandoned", "observed", "came_back_share", "bought_later_share"],
     "versus": [
         "version",
         "step",
@@ -213,6 +215,8 @@ _KIND_BY_COLUMN = {
     "excess_abandoned": "exposure",
     "odds_ratio": "drivers",
     "period": "trend",
+    "path": "after_exit",
+    "came_back_share": "returns",
     "diff_median_s": "timing_versus",
     "control_rate": "versus",
 }

@@ -34,6 +34,8 @@ class CauseTables:
     evidence : per abandoned unit and cause, the evidence closest to the exit
     exposure : per cause, abandonment exposed vs not: risk ratio, excess abandonments
     drivers : events and property values over-represented in abandoned units
+    after_exit : per exit step, the most common next events after leaving, with shares
+    returns : per exit step, abandoned units that came back and bought later
     """
 
     summary: pl.DataFrame
@@ -41,6 +43,8 @@ class CauseTables:
     evidence: pl.DataFrame
     exposure: pl.DataFrame
     drivers: pl.DataFrame
+    after_exit: pl.DataFrame
+    returns: pl.DataFrame
     notes: tuple[str, ...] = ()
     currency: str | None = field(default=None, compare=False)  # the spec's, for display
 
@@ -51,6 +55,8 @@ class CauseTables:
             "by_step": frame_records(self.by_step),
             "exposure": frame_records(self.exposure),
             "drivers": frame_records(self.drivers),
+            "after_exit": frame_records(self.after_exit),
+            "returns": frame_records(self.returns),
             "notes": list(self.notes),
         }
         if include_evidence:
@@ -79,6 +85,8 @@ class CauseTables:
         parts.append(html_table(self.summary, "Abandonment by primary cause", currency=money))
         parts.append(html_table(self.exposure, "Exposure: excess abandonment"))
         parts.append(html_table(self.drivers, "Drop-off drivers", max_rows=10))
+        parts.append(html_table(self.after_exit, "After the exit: next events", max_rows=15))
+        parts.append(html_table(self.returns, "Came back and bought later"))
         return "".join(parts) + "</div>"
 
 

@@ -18,14 +18,10 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from funnel.causes.after_exit import return_flags
 from funnel.causes.evidence import cause_rows, row_flags, shown_columns
 from funnel.causes.exposure import exposure_notes
-from funnel.causes.tables import (
-    attribute_units,
-    attribution_rows,
-    cause_notes,
-    cause_tables,
-)
+from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
 from funnel.engine.censor import (
     censor_cut,
     censor_keys,
@@ -274,7 +270,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         units = units.drop("_end")
     del ordered, sess
     return Partials(
-        units=units.drop("_sid", "_exit_sid", "_exit_end", "_furthest"),
+        units=units.drop("_sid", "_exit_sid", "_exit_end", "_furthest", "_exit_row"),
         evidence=evidence,
         driver_counts=driver_counts,
         counts=counted,
@@ -341,6 +337,8 @@ def reduce_partials(
     counted = both.select(pl.exclude("data_end").sum(), pl.col("data_end").max())
     data_end = counted["data_end"][0]
     cut = censor_cut(data_end, plan.censor_s)
+    if plan.causes:  # before the split: the censored units carry them too
+        units = units.with_columns(return_flags(spec.attribution.return_within_s, data_end))
     units, censored = split_censored(units, cut)
     causes = None
     if plan.causes:

@@ -286,6 +286,8 @@ class FunnelSpec:
                     "value": self.attribution.value,
                     "drivers": list(self.attribution.drivers),
                     "min_units": self.attribution.min_units,
+                    "page": self.attribution.page,
+                    "return_within_s": self.attribution.return_within_s,
                 },
             }
             | ({"currency": self.currency} if self.currency else {})

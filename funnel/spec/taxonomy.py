@@ -57,7 +57,7 @@ _CAUSE_KEYS = {
     "priority",
     "show",
 }
-_ATTR_KEYS = {"builtin", "drop", "value", "drivers", "min_units"}
+_ATTR_KEYS = {"builtin", "drop", "value", "drivers", "min_units", "page", "return_within"}
 _DRIVERS = ["payment_type", "shipping_tier", "device", "country", "page", "error", "coupon"]
 
 
@@ -119,12 +119,16 @@ class Cause:
 @dataclass(frozen=True, kw_only=True)
 class AttributionOptions:
     """``value``: cart value column; ``drivers``: columns for drivers discovery;
-    ``min_units``: features seen in fewer units are not tested; ``left_out``: why built-in
+    ``min_units``: features seen in fewer units are not tested; ``page``: the page column
+    shown after the exit; ``return_within_s``: how long after leaving a return counts;
+    ``left_out``: why built-in
     causes are not in this spec (none of their exit steps is one of its steps)."""
 
     value: str = "value"
     drivers: tuple[str, ...] = tuple(_DRIVERS)
     min_units: int = 20
+    page: str = "page"  # shown beside events after the exit (funnel.causes.after_exit)
+    return_within_s: float = 7 * 86400.0  # "came back and bought later" within this
     left_out: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -275,6 +279,17 @@ def parse_attribution(
     value = attr.get("value", "value")
     if not isinstance(value, str):
         raise SpecError("attribution.value: expected a column name", hint='value = "value"')
+    page = attr.get("page", "page")
+    if not isinstance(page, str) or not page.strip():
+        raise SpecError("attribution.page: expected a column name", hint='page = "page_location"')
+    back = parse_duration(attr.get("return_within", "7d"), key="attribution.return_within")
+    if back <= 0:
+        raise SpecError("attribution.return_within: must be positive", hint='e.g. "7d"')
     return tuple(causes), AttributionOptions(
-        value=value, drivers=tuple(drivers), min_units=min_units, left_out=tuple(left_out)
+        value=value,
+        drivers=tuple(drivers),
+        min_units=min_units,
+        left_out=tuple(left_out),
+        page=page.strip(),
+        return_within_s=back,
     )
