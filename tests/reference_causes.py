@@ -129,22 +129,26 @@ def exposure(
     return out
 
 
-def feature_counts(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, int]]:
-    """feature -> (abandoned units with it, converted units with it): non-step events and
-    non-null driver values (as text) seen in the sessions from a unit's entry to its exit."""
+def feature_counts(units: list[dict], spec: FunnelSpec) -> dict[str, tuple[int, int, int]]:
+    """feature -> (abandoned units with it, converted units with it, abandoned units with it
+    on a row before their last event): non-step events and non-null driver values (as
+    text) seen in the sessions from a unit's entry to its exit."""
     step_events = {e for s in spec.steps for e in s.events}
     counts: dict[str, list[int]] = {}
     for u in units:
-        seen = set()
+        seen, before = set(), set()
+        last = u["_exit_session"][-1]
         for r in u["_span"]:
-            if r["event"] not in step_events:
-                seen.add(f"event={r['event']}")
-            for col in spec.attribution.drivers:
-                if r.get(col) is not None:
-                    seen.add(f"{col}={r[col]}")
+            found = [f"event={r['event']}"] if r["event"] not in step_events else []
+            found += [f"{c}={r[c]}" for c in spec.attribution.drivers if r.get(c) is not None]
+            seen.update(found)
+            if r is not last:
+                before.update(found)
         for f in seen:
-            counts.setdefault(f, [0, 0])[u["converted"]] += 1
-    return {f: (a, c) for f, (a, c) in counts.items()}
+            row = counts.setdefault(f, [0, 0, 0])
+            row[u["converted"]] += 1
+            row[2] += not u["converted"] and f in before
+    return {f: tuple(v) for f, v in counts.items()}
 
 
 def after_exit(units: list[dict], spec: FunnelSpec) -> dict[str, tuple]:

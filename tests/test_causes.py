@@ -254,7 +254,7 @@ def test_attribution_matches_reference(raw, dup_idx, spec, seed, censor):
         got = exposure[cause][4]
         assert got == v[4] if v[4] is None else got == pytest.approx(v[4], rel=1e-9), cause
     drivers = {
-        r["feature"]: (r["abandoned_with"], r["converted_with"])
+        r["feature"]: (r["abandoned_with"], r["converted_with"], r["abandoned_before"])
         for r in result.causes.drivers.iter_rows(named=True)
     }
     n_left = sum(not u["converted"] for u in units)

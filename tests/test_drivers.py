@@ -20,19 +20,24 @@ SPEC = funnel.FunnelSpec.from_dict(
 
 
 def _reference(sessions: list[list[tuple[str, str | None]]], units: list[dict]) -> dict:
-    """(feature, censor key) -> (abandoned, converted): per unit, the set of its sessions'
-    features."""
+    """(feature, censor key) -> (abandoned, converted, abandoned before the last event):
+    per unit, the set of its sessions' features (and of them all but the exit session's
+    last row)."""
     counts: dict[tuple, list[int]] = {}
     for u in units:
-        seen = set()
+        seen, before = set(), set()
         for sid in range(u["_sid"], u["_exit_sid"] + 1):
-            for event, d in sessions[sid - 1]:
-                if event not in ("cart", "buy"):
-                    seen.add(f"event={event}")
-                if d is not None:
-                    seen.add(f"d={d}")
+            rows = sessions[sid - 1]
+            for i, (event, d) in enumerate(rows):
+                found = [f"event={event}"] if event not in ("cart", "buy") else []
+                found += [f"d={d}"] if d is not None else []
+                seen.update(found)
+                if sid != u["_exit_sid"] or i != len(rows) - 1:
+                    before.update(found)
         for f in seen:
-            counts.setdefault((f, u["_end"]), [0, 0])[u["converted"]] += 1
+            row = counts.setdefault((f, u["_end"]), [0, 0, 0])
+            row[u["converted"]] += 1
+            row[2] += not u["converted"] and f in before
     return {f: tuple(v) for f, v in counts.items()}
 
 
@@ -66,8 +71,12 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
             )
         sid = last + 1
     rows = pl.DataFrame(
-        [{"_sid": i, "event": e, "d": d} for i, s in enumerate(sessions, start=1) for e, d in s],
-        schema={"_sid": pl.Int64, "event": pl.String, "d": pl.String},
+        [
+            {"_sid": i, "event": e, "d": d, "_last": j == len(s) - 1}
+            for i, s in enumerate(sessions, start=1)
+            for j, (e, d) in enumerate(s)
+        ],
+        schema={"_sid": pl.Int64, "event": pl.String, "d": pl.String, "_last": pl.Boolean},
     )
     if data.draw(st.booleans()):  # rows out of session order: no sorted fast path
         rows = rows.sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 99)))
@@ -82,7 +91,11 @@ def test_feature_counts_match_reference_coded_or_not(sessions, many, data):
         frame = rows.with_columns(pl.col("event", "d").cast(pl.Categorical)) if coded else rows
         got = feature_counts(frame, unit_frame, SPEC, ["d"], of_sid).collect()
         assert {
-            (r["feature"], r["_end"]): (r["abandoned_with"], r["converted_with"])
+            (r["feature"], r["_end"]): (
+                r["abandoned_with"],
+                r["converted_with"],
+                r["abandoned_before"],
+            )
             for r in got.iter_rows(named=True)
         } == expected, coded
 
@@ -99,6 +112,7 @@ def test_features_only_one_outcome_has_are_flagged_and_left_out_of_the_top():
             "kind": ["property", "event", "event"],
             "abandoned_with": [50, 30, 0],
             "converted_with": [0, 5, 25],
+            "abandoned_before": [50, 30, 0],
         }
     )
     table = drivers_table(counts, units, SPEC)
@@ -114,5 +128,33 @@ def test_features_only_one_outcome_has_are_flagged_and_left_out_of_the_top():
     assert table.filter(feature="event=x")["significant"][0]  # 30/60 vs 5/40: a driver
     sample = funnel.analyze("sample_events/").causes
     cart = sample.drivers.filter(feature="page=/cart").row(0, named=True)
-    assert cart["converted_with"] == 0 and cart["flag"] == "only in abandoned units"
+    # the page a shopper looks at on the way out: every time the last event
+    assert cart["converted_with"] == 0 and cart["flag"] == "only at the exit"
+    assert cart["abandoned_before"] == 0 < cart["abandoned_with"]
     assert not cart["significant"] and sample.drivers["feature"][-1] == "page=/cart"
+
+
+def test_features_seen_only_at_the_exit_are_flagged_unless_a_cause_names_them():
+    """A feature every abandoned unit has only on its last event is the exit itself (an
+    exit page) even when converters have it too; a taxonomy cause's evidence is not."""
+    from funnel.causes.drivers import drivers_table
+
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [{"event": "cart"}, {"event": "buy"}],
+            "attribution": {"builtin": False, "drivers": ["d"]},
+            "causes": [{"name": "wall", "event": "login_wall"}],
+        }
+    )
+    units = pl.DataFrame({"converted": [False] * 60 + [True] * 40})
+    counts = pl.DataFrame(
+        {
+            "feature": ["page=/bye", "event=login_wall", "event=x"],
+            "kind": ["property", "event", "event"],
+            "abandoned_with": [40, 40, 30],
+            "converted_with": [5, 5, 5],
+            "abandoned_before": [0, 0, 12],
+        }
+    )
+    flags = dict(drivers_table(counts, units, spec).select("feature", "flag").iter_rows())
+    assert flags == {"page=/bye": "only at the exit", "event=login_wall": None, "event=x": None}

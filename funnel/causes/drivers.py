@@ -12,10 +12,13 @@ at least ``min_units`` units, with ``a``/``b`` abandoned/converted units that ha
   below 5; :func:`funnel.stats.two_by_two_p`);
 * Benjamini-Hochberg q-values over all tested features; ``significant`` marks q < 0.05, an
   odds ratio above 1 and no ``flag``;
-* ``flag``: ``only in abandoned units`` (or ``only in converted units``) — complete
-  separation: such a feature restates the outcome (a page only those who left can see, an
-  event of the exit itself) rather than explains it, and its odds ratio only reflects the
-  prior. Flagged features stay in the table, last, and out of the top lists.
+* ``flag``: ``only at the exit`` — every abandoned unit that has it has it only on its
+  last event (the exit itself: an exit page, a page looked at on the way out), unless it
+  is the evidence of a taxonomy cause, which may well be the last thing a shopper saw —
+  or ``only in abandoned units`` (``only in converted units``): complete separation. Such
+  a feature restates the outcome rather than explains it, and a separated feature's odds
+  ratio only reflects the prior. Flagged features stay in the table, last, and out of the
+  top lists.
 
 ``cause`` names the taxonomy cause whose evidence events include the feature's event, so
 drivers *outside* the taxonomy stand out. Association only; see docs/causes.md.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from funnel.causes.evidence import gather_by_sid, int_type_for
+from funnel.causes.evidence import gather_by_sid, int_type_for, sid_lookup
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.stats import adjust_p, two_by_two_p, z_value
 
@@ -37,6 +40,7 @@ _COUNTS = {
     "kind": pl.String,
     "abandoned_with": pl.Int64,
     "converted_with": pl.Int64,
+    "abandoned_before": pl.Int64,  # abandoned units that have it before their last event
     "_end": pl.Int64,  # funnel.engine.censor.censor_keys: dropped once the reduce censored
 }
 _SCHEMA = {
@@ -92,6 +96,7 @@ def _masked_counts(
     units: pl.DataFrame,
     sources: list[tuple[str, str, pl.Series, list[str]]],
     unit_of_sid: pl.Series,
+    at_exit: pl.Expr,
 ) -> pl.LazyFrame:
     """Counts of the features of ``sources`` (column, kind, bit lookup, values): each row's
     bit, OR-ed per unit.
@@ -101,6 +106,7 @@ def _masked_counts(
     group_by (no hashing of every row) when the keys do rise along the rows (checked).
     """
     masks = [f"_m{j}" for j in range(len(sources))]
+    before = [f"_b{j}" for j in range(len(sources))]
     first = units.select(pl.min_horizontal("_sid", "_exit_sid")).to_series()
     key_of_sid = first.gather(unit_of_sid)  # null: the session belongs to no unit
     if len(key_of_sid) < 1 << 31:
@@ -118,22 +124,29 @@ def _masked_counts(
                 pl.lit(lookup).gather(pl.col(name).to_physical()).alias(m)
                 for (name, _, lookup, _), m in zip(sources, masks, strict=True)
             ],
+            at_exit.alias("_at_exit"),
         )
         .filter(pl.col("_key").is_not_null())
+        .with_columns(
+            pl.when(pl.col("_at_exit")).then(0).otherwise(pl.col(m)).alias(b)
+            for m, b in zip(masks, before, strict=True)
+        )
         .group_by(key)
-        .agg(pl.col(masks).bitwise_or())
+        .agg(pl.col(masks + before).bitwise_or())
         .select(
             pl.lit(units["converted"]).gather(unit).alias("_conv"),
             pl.lit(end).gather(unit).alias("_end"),
             *masks,
+            *before,
         )
     )
-    features, kinds, abandoned, converted = [], [], [], []
-    for (name, kind, _, values), m in zip(sources, masks, strict=True):
+    features, kinds, abandoned, converted, earlier = [], [], [], [], []
+    for (name, kind, _, values), m, b in zip(sources, masks, before, strict=True):
         for i, v in enumerate(values):
             has = (pl.col(m) & (1 << i)) != 0
             abandoned.append((has & ~conv).sum().cast(pl.Int64))
             converted.append((has & conv).sum().cast(pl.Int64))
+            earlier.append((((pl.col(b) & (1 << i)) != 0) & ~conv).sum().cast(pl.Int64))
             features.append(f"{name}={v}")
             kinds.append(kind)
     if not features:
@@ -143,6 +156,7 @@ def _masked_counts(
     sums = per_unit.group_by("_end").agg(
         *[a.alias(f"_a{i}") for i, a in enumerate(abandoned)],
         *[c.alias(f"_c{i}") for i, c in enumerate(converted)],
+        *[e.alias(f"_e{i}") for i, e in enumerate(earlier)],
     )
     return (
         sums.select(
@@ -150,9 +164,10 @@ def _masked_counts(
             pl.lit(pl.Series(kinds, dtype=pl.String)).implode().alias("kind"),
             pl.concat_list([f"_a{i}" for i in range(n)]).alias("abandoned_with"),
             pl.concat_list([f"_c{i}" for i in range(n)]).alias("converted_with"),
+            pl.concat_list([f"_e{i}" for i in range(n)]).alias("abandoned_before"),
             "_end",
         )
-        .explode("feature", "kind", "abandoned_with", "converted_with")
+        .explode("feature", "kind", "abandoned_with", "converted_with", "abandoned_before")
         .filter(
             pl.col("abandoned_with") + pl.col("converted_with") > 0  # seen in some unit
         )
@@ -163,28 +178,37 @@ def _hashed_counts(
     tagged: pl.LazyFrame, units: pl.DataFrame, name: str, feature: pl.Expr, keep: pl.Expr
 ) -> pl.LazyFrame:
     """Counts of one column's features when they do not fit a bit mask: (unit, code) pairs
-    made unique as one 64-bit integer, after dropping repeats of the previous row."""
+    made unique as one 64-bit integer, after dropping repeats of the previous row (a repeat
+    at an exit keeps the exit flag of the first)."""
     unit, value = pl.col("_unit"), pl.col("_value")
     unit_of_key = pl.col("_key") // (1 << 32)
     converted = pl.lit(units["converted"]).gather(unit_of_key)
+    first = ((value != value.shift(1)) | (unit != unit.shift(1))).fill_null(True)
     return (
         tagged.filter(keep)
-        .select(unit, feature.alias("_value"))
-        .filter(((value != value.shift(1)) | (unit != unit.shift(1))).fill_null(True))
+        .select(unit, feature.alias("_value"), "_at_exit")
+        .filter(first | ~pl.col("_at_exit"))
         .with_columns(value.cast(pl.Categorical))  # a no-op for columns coded already
-        .select((unit * (1 << 32) + value.to_physical().cast(pl.Int64)).alias("_key"), value)
-        .unique("_key")
+        .select(
+            (unit * (1 << 32) + value.to_physical().cast(pl.Int64)).alias("_key"),
+            value,
+            (~pl.col("_at_exit")).alias("_before"),
+        )
+        .group_by("_key")
+        .agg(value.first(), pl.col("_before").any())
         .with_columns(converted.alias("_conv"), pl.lit(units["_end"]).gather(unit_of_key))
         .group_by("_value", "_end")
         .agg(
             (~pl.col("_conv")).sum().cast(pl.Int64).alias("abandoned_with"),
             pl.col("_conv").sum().cast(pl.Int64).alias("converted_with"),
+            (pl.col("_before") & ~pl.col("_conv")).sum().cast(pl.Int64).alias("abandoned_before"),
         )
         .select(
             pl.concat_str(pl.lit(f"{name}="), value.cast(pl.String)).alias("feature"),
             pl.lit("event" if name == "event" else "property").alias("kind"),
             "abandoned_with",
             "converted_with",
+            "abandoned_before",
             "_end",
         )
     )
@@ -198,7 +222,7 @@ def feature_counts(
     unit_of_sid: pl.Series,
 ) -> pl.LazyFrame:
     """Per feature (and censor key ``_end`` of ``units``): abandoned and converted units
-    that have it.
+    that have it, and abandoned units that have it before their last event.
 
     ``rows``: the sessionized rows (``_sid``, ``event`` and ``columns``); rows find their
     unit by a gather on ``_sid``. A feature counts once per unit. Columns coded as
@@ -215,10 +239,18 @@ def feature_counts(
             hashed.append(name)
         else:
             masked.append((name, kind, *found))
-    parts = [_masked_counts(rows, units, masked, unit_of_sid)] if masked else []
+    # the exits: the last row of an abandoned unit's exit session
+    left = units.filter(~pl.col("converted"))["_exit_sid"]
+    exits = sid_lookup(unit_of_sid.len() - 1, left, pl.repeat(True, left.len(), eager=True))
+    at_exit = (pl.col("_last") & pl.lit(exits).gather(pl.col("_sid"))).fill_null(False)
+    parts = [_masked_counts(rows, units, masked, unit_of_sid, at_exit)] if masked else []
     if hashed:
         unit = pl.col("_unit")
-        tagged = rows.lazy().select(*hashed, gather_by_sid(unit_of_sid)).filter(unit.is_not_null())
+        tagged = (
+            rows.lazy()
+            .select(*hashed, gather_by_sid(unit_of_sid), at_exit.alias("_at_exit"))
+            .filter(unit.is_not_null())
+        )
         text = {c for c, t in rows.schema.items() if t in (pl.String, pl.Categorical)}
         for name in hashed:
             col = pl.col(name)
@@ -253,7 +285,9 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
         pl.Series("odds_ratio_hi", np.exp(log_or + z * se)),
         pl.Series("p_value", p),
         pl.Series("q_value", q),
-        pl.when(pl.col("converted_with") == 0)
+        pl.when((pl.col("abandoned_before") == 0) & (pl.col("abandoned_with") > 0))
+        .then(pl.lit("only at the exit"))
+        .when(pl.col("converted_with") == 0)
         .then(pl.lit("only in abandoned units"))
         .when(pl.col("abandoned_with") == 0)
         .then(pl.lit("only in converted units"))
@@ -265,8 +299,13 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
         .alias("cause"),
     ).with_columns(
         pl.when(pl.col("kind") == "event").then(pl.col("cause")).alias("cause"),
-        (pl.col("significant") & pl.col("flag").is_null()).alias("significant"),
     )
+    out = out.with_columns(  # a taxonomy cause's evidence may well be the last event
+        pl.when((pl.col("flag") == "only at the exit") & pl.col("cause").is_not_null())
+        .then(pl.when(pl.col("converted_with") == 0).then(pl.lit("only in abandoned units")))
+        .otherwise(pl.col("flag"))
+        .alias("flag")
+    ).with_columns((pl.col("significant") & pl.col("flag").is_null()).alias("significant"))
     flagged = pl.col("flag").is_not_null()
     return out.select(list(_SCHEMA)).sort(
         flagged,

@@ -349,7 +349,7 @@ def reduce_partials(
         driver_counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
         evidence, driver_counts = without_censored(evidence, driver_counts, censored, cut)
         driver_counts = driver_counts.group_by("feature", "kind").agg(
-            pl.col("abandoned_with", "converted_with").sum()
+            pl.col("abandoned_with", "converted_with", "abandoned_before").sum()
         )
         tables = cause_tables(units, evidence, driver_counts, spec)
         notes = [*cause_notes(spec, set(plan.names)), *exposure_notes(tables["exposure"])]
