@@ -18,6 +18,10 @@ def _is(row: dict, events: tuple[str, ...], where) -> bool:
     return row["event"] in events and (where is None or holds(where.text, row))
 
 
+def _cancellable(cause: Cause) -> bool:
+    return bool(cause.unless_events) or cause.unless_where is not None
+
+
 def _cancels(row: dict, cause: Cause) -> bool:
     if not cause.unless_events and cause.unless_where is None:
         return False
@@ -51,16 +55,17 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
                     best = (r["event"], left, r["timestamp"])
             if best is not None:
                 evidence[c.name] = best[:2]
-                found.append((best[1], c.priority, c.name, best[2]))
+                specific = (c.where is not None) + (c.exit_at is not None) + _cancellable(c)
+                found.append((best[1], -specific, c.priority, c.name, best[2]))
         found.sort()
         values = [r.get(spec.attribution.value) for r in rows]
         positive = [v for v in values if v is not None and v > 0]
         out[u["session_id"]] = {
-            "primary_cause": found[0][2] if found else UNEXPLAINED,
-            "causes": ",".join(f[2] for f in found),
+            "primary_cause": found[0][3] if found else UNEXPLAINED,
+            "causes": ",".join(f[3] for f in found),
             "cart_value": float(positive[-1]) if positive else None,
             "evidence": evidence,
-            "decided_at": found[0][3] if found else None,
+            "decided_at": found[0][4] if found else None,
         }
     return out
 

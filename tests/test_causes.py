@@ -535,3 +535,28 @@ def test_after_the_exit_paths_and_returns_by_hand():
     returns = result.causes.returns.select("exit_step", "abandoned", "observed", "came_back")
     assert returns.rows() == [("cart", 2, 2, 1), ("checkout", 1, 0, 0)]
     assert result.causes.returns["bought_later"].to_list() == [1, 0]
+
+
+def test_between_causes_equally_close_to_the_exit_the_more_specific_wins():
+    """The same row is evidence of a generic cause (any error) and of a specific one (a
+    server error): the specific one is primary whatever the priorities, the exit counts
+    as ambiguous for it, and both are listed."""
+    t0 = pl.datetime(2024, 5, 1, 10, time_zone="UTC")
+    df = pl.DataFrame(
+        {"user_id": ["a", "a"], "m": [0, 1], "event": ["add_to_cart", "err"], "http": [None, 500]}
+    ).select("user_id", (t0 + pl.duration(minutes="m")).alias("timestamp"), "event", "http")
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [{"event": "add_to_cart"}, {"event": "purchase"}],
+            "attribution": {"builtin": False},
+            "causes": [
+                {"name": "any_error", "event": "err", "priority": 1},
+                {"name": "server_error", "event": "err", "where": "http >= 500", "priority": 9},
+            ],
+        }
+    )
+    result = funnel.analyze(df, spec, KEEP_ALL)
+    unit = result.units.row(0, named=True)
+    assert (unit["primary_cause"], unit["causes"]) == ("server_error", "server_error,any_error")
+    summary = result.causes.summary.filter(cause="server_error").row(0, named=True)
+    assert (summary["abandoned"], summary["ambiguous"], summary["ambiguous_share"]) == (1, 1, 1.0)

@@ -16,7 +16,9 @@ position, a gather), and on those and the per-unit table:
    cancels it, and the unit left at one of its ``exit_at`` steps (when given). Only the exit
    sessions of abandoned units (entered, not converted) are attributed.
 3. **Primary cause.** Per unit, the cause whose evidence is closest to the exit (fewest
-   events before it), ties broken by ``priority`` (lower wins) and then by name. Units
+   events before it), ties broken by specificity (more tests passed wins:
+   :attr:`funnel.spec.taxonomy.Cause.specificity`), then ``priority`` (lower wins), then
+   the name. Units
    without evidence are ``unexplained``. ``causes`` lists every cause found, closest first.
 
 Units are found from rows by *gathering*: session numbers ``_sid`` are dense (1..S), so a
@@ -267,6 +269,7 @@ def attribute(
             tail.filter(pl.col(f"_c{i}")).select(
                 pl.col("_sid").alias("_exit_sid"),
                 pl.lit(c.name).alias("cause"),
+                pl.lit(-c.specificity, pl.Int64).alias("_specific"),
                 pl.lit(c.priority, pl.Int64).alias("_priority"),
                 "event",
                 "timestamp",
@@ -282,9 +285,9 @@ def attribute(
         long.sort(["_exit_sid", "cause", "events_before_exit"])
         .group_by("_exit_sid", "cause", maintain_order=True)
         .agg(pl.all().first(), pl.len().alias("n_evidence"))
-        .sort("_exit_sid", "events_before_exit", "_priority", "cause")
+        .sort("_exit_sid", "events_before_exit", "_specific", "_priority", "cause")
     )
-    return evidence.drop("_priority")
+    return evidence.drop("_specific", "_priority")
 
 
 def primary_causes(evidence: pl.DataFrame) -> pl.DataFrame:

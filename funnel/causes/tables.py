@@ -45,8 +45,9 @@ def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -
     """Abandoned units by primary cause: count, share (Wilson 95%), value at risk.
 
     ``with_evidence`` counts abandoned units where the cause was found at all (primary or
-    not: rows of ``evidence``); ``value_at_risk`` sums ``cart_value`` of the units it is
-    primary for.
+    not: rows of ``evidence``); ``ambiguous`` those it is primary for that had evidence of
+    another cause too (``ambiguous_share`` of ``abandoned``); ``value_at_risk`` sums
+    ``cart_value`` of the units it is primary for.
     """
     ab = _abandoned(units)
     total = int((~units["converted"]).sum())
@@ -55,6 +56,7 @@ def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -
     base = pl.LazyFrame({"cause": names, "label": [labels[n] for n in names]})
     primary = ab.group_by(pl.col("primary_cause").alias("cause")).agg(
         pl.len().alias("abandoned"),
+        pl.col("causes").str.contains(",", literal=True).sum().alias("ambiguous"),
         exact_sum(pl.col("cart_value")).alias("value_at_risk"),
         exact_mean(pl.col("cart_value")).alias("mean_cart_value"),
     )
@@ -65,10 +67,16 @@ def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -
         .join(seen, on="cause", how="left")
         .with_columns(
             pl.col("abandoned").fill_null(0),
+            pl.col("ambiguous").fill_null(0).cast(pl.Int64),
             pl.col("with_evidence").fill_null(0),
             pl.col("value_at_risk").fill_null(0.0),
         )
-        .with_columns(*wilson_exprs(pl.col("abandoned"), pl.lit(total), "share"))
+        .with_columns(
+            *wilson_exprs(pl.col("abandoned"), pl.lit(total), "share"),
+            pl.when(pl.col("abandoned") > 0)
+            .then(pl.col("ambiguous") / pl.col("abandoned"))
+            .alias("ambiguous_share"),
+        )
         .with_columns(
             pl.when(pl.col("cause") == UNEXPLAINED)
             .then(pl.col("abandoned"))

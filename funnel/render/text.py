@@ -123,6 +123,7 @@ def format_causes(causes: CauseTables, drivers: int = 15) -> str:
         "abandoned",
         _interval(causes.summary, "share"),
         "with_evidence",
+        "ambiguous",
         pl.col("value_at_risk").round(0),
     )
     out = ["Why abandoned units left (primary cause; share with Wilson 95% interval)"]

@@ -87,6 +87,17 @@ class Cause:
         """Has an ``unless_later`` condition."""
         return bool(self.unless_events) or self.unless_where is not None
 
+    @property
+    def specificity(self) -> int:
+        """How many tests beyond the event name its evidence passes (``where``, ``exit_at``,
+        ``unless_later``): between two causes equally close to an exit, the one whose
+        evidence had to pass more is the less likely to be incidental (docs/causes.md).
+
+        >>> Cause(name="x", label="x", events=("e",), exit_at=(1,)).specificity
+        1
+        """
+        return (self.where is not None) + (self.exit_at is not None) + self.cancellable
+
     def columns(self) -> set[str]:
         """Property columns the detector reads or reports."""
         cols = set(self.show)
