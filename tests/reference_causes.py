@@ -14,8 +14,13 @@ from funnel.spec.taxonomy import UNEXPLAINED, Cause
 from tests.reference_conditions import holds
 
 
+def _named(event: str, names: tuple[str, ...]) -> bool:
+    """A name, a prefix ending in '*', or '*' (docs/causes.md)."""
+    return any(event.startswith(n[:-1]) if n.endswith("*") else event == n for n in names)
+
+
 def _is(row: dict, events: tuple[str, ...], where) -> bool:
-    return row["event"] in events and (where is None or holds(where.text, row))
+    return _named(row["event"], events) and (where is None or holds(where.text, row))
 
 
 def _cancellable(cause: Cause) -> bool:
@@ -25,7 +30,7 @@ def _cancellable(cause: Cause) -> bool:
 def _cancels(row: dict, cause: Cause) -> bool:
     if not cause.unless_events and cause.unless_where is None:
         return False
-    ok_event = not cause.unless_events or row["event"] in cause.unless_events
+    ok_event = not cause.unless_events or _named(row["event"], cause.unless_events)
     return ok_event and (cause.unless_where is None or holds(cause.unless_where.text, row))
 
 
@@ -47,7 +52,9 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
                     continue
                 if (end - r["timestamp"]).total_seconds() > c.within_s:
                     continue
-                if c.exit_at is not None and u["_furthest"] not in c.exit_at:
+                if c.exit_at is not None and not (
+                    u["_furthest"] in c.exit_at or rows[-1]["event"] in c.exit_events
+                ):
                     continue
                 if any(_cancels(rows[j], c) for j in range(i + 1, n)):
                     continue

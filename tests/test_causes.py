@@ -184,6 +184,10 @@ CAUSES = {
             "priority": 1,
         },
         {"name": "stuck", "event": "clear", "exit_at": ["s0"], "within_events": 1},
+        # a prefix, and exit_at naming an event that is no step: the last event
+        {"name": "c_pages", "event": "c*", "exit_at": ["view"], "within_events": 2},
+        # any event, cancelled by any later event starting with p
+        {"name": "any", "event": "*", "unless_later": {"event": "p*"}, "within_events": 1},
     ],
 }
 
@@ -560,3 +564,30 @@ def test_between_causes_equally_close_to_the_exit_the_more_specific_wins():
     assert (unit["primary_cause"], unit["causes"]) == ("server_error", "server_error,any_error")
     summary = result.causes.summary.filter(cause="server_error").row(0, named=True)
     assert (summary["abandoned"], summary["ambiguous"], summary["ambiguous_share"]) == (1, 1, 1.0)
+
+
+def test_name_patterns_and_exit_at_an_event_that_is_no_step():
+    """``c*`` matches events starting with c, ``*`` any event; ``exit_at = ["view"]`` (no
+    step) holds when the shopper's last event is a view."""
+    t0 = pl.datetime(2024, 5, 1, 10, time_zone="UTC")
+    logs = {"a": ["cart", "clear", "view"], "b": ["cart", "clear", "other"], "c": ["cart", "zz"]}
+    df = pl.DataFrame(
+        [(u, m, e) for u, evs in logs.items() for m, e in enumerate(evs)],
+        schema=["user_id", "m", "event"],
+        orient="row",
+    ).select("user_id", (t0 + pl.duration(minutes="m")).alias("timestamp"), "event")
+    spec = funnel.FunnelSpec.from_dict(
+        {
+            "steps": [{"event": "cart"}, {"event": "buy"}],
+            "attribution": {"builtin": False},
+            "causes": [
+                {"name": "c_then_view", "event": "c*", "exit_at": ["view"], "within_events": 2},
+                {"name": "anything", "event": "*", "within_events": 1, "priority": 1},
+            ],
+        }
+    )
+    causes = dict(funnel.analyze(df, spec, KEEP_ALL).units.select("user_id", "causes").rows())
+    # a: clear (1 before the exit) then a view; b: no view at the end; c: nothing starts with c
+    assert causes == {"a": "anything,c_then_view", "b": "anything", "c": "anything"}
+    with pytest.raises(SpecError, match="may only end a name"):
+        funnel.FunnelSpec.from_dict({**spec.source, "causes": [{"name": "x", "event": "a*b"}]})

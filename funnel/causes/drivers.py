@@ -31,6 +31,7 @@ import polars as pl
 
 from funnel.causes.evidence import gather_by_sid, int_type_for, sid_lookup
 from funnel.spec.funnel_spec import FunnelSpec
+from funnel.spec.taxonomy import event_matches
 from funnel.stats import adjust_p, two_by_two_p, z_value
 
 __all__ = ["drivers_table", "feature_counts"]
@@ -276,7 +277,10 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
     z = z_value(0.95)
     p = two_by_two_p(a, b, c, d)
     q = adjust_p(p, "bh")
-    cause_of = {e: cz.name for cz in reversed(spec.causes) for e in cz.events}
+    cause_of = {}  # event name -> the first cause whose events (names or patterns) match
+    for name in counts.filter(pl.col("kind") == "event")["feature"].str.strip_prefix("event="):
+        found = (cz.name for cz in spec.causes if any(event_matches(name, e) for e in cz.events))
+        cause_of[name] = next(found, None)  # a loop over features, never rows
     out = counts.with_columns(
         (pl.col("abandoned_with") / n_ab).alias("share_abandoned"),
         (pl.col("converted_with") / n_cv).alias("share_converted"),

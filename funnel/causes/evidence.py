@@ -13,7 +13,8 @@ position, a gather), and on those and the per-unit table:
    session's last event), ``seconds_before_exit`` the time to that last event.
 2. **Evidence.** A row is evidence of a cause when it is evidence-shaped, lies within the
    cause's ``within_events`` and ``within`` of the exit, no later row of the session
-   cancels it, and the unit left at one of its ``exit_at`` steps (when given). Only the exit
+   cancels it, and the unit left at one of its ``exit_at`` steps or on one of its
+   ``exit_at`` events (its last event; when given). Only the exit
    sessions of abandoned units (entered, not converted) are attributed.
 3. **Primary cause.** Per unit, the cause whose evidence is closest to the exit (fewest
    events before it), ties broken by specificity (more tests passed wins:
@@ -96,18 +97,26 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
     missing = frozenset(set().union(*(c.columns() for c in spec.causes)) - names)
     # which bits an event name allows: one lookup per row instead of an is_in per cause
     by_event: dict[str, int] = {}
-    any_event = 0  # cancel conditions without event names apply to every event
+    any_event = 0  # "*", and cancel conditions without event names: every event
+    prefixes: dict[str, int] = {}  # "checkout_*": events starting with checkout_
     conditions = []  # bits that also need their `where`
+
+    def allow(names: tuple[str, ...], bit: int) -> None:
+        nonlocal any_event
+        for e in names:
+            if e == "*":
+                any_event |= bit
+            elif e.endswith("*"):
+                prefixes[e[:-1]] = prefixes.get(e[:-1], 0) | bit
+            else:
+                by_event[e] = by_event.get(e, 0) | bit
+
     for i, c in enumerate(spec.causes):
-        for e in c.events:
-            by_event[e] = by_event.get(e, 0) | (1 << i)
+        allow(c.events, 1 << i)
         conditions.append((c.where, 1 << i))
         if c.cancellable:
             bit = 1 << (CANCEL_SHIFT + i)
-            for e in c.unless_events:
-                by_event[e] = by_event.get(e, 0) | bit
-            if not c.unless_events:
-                any_event |= bit
+            allow(c.unless_events or ("*",), bit)
             conditions.append((c.unless_where, bit))
     if not spec.causes:
         return [pl.lit(0, pl.Int64).alias("_cm")]
@@ -117,8 +126,12 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
         else pl.when(where.to_polars()).then(pl.lit(bit, pl.Int64)).otherwise(0)
         for where, bit in conditions
     )
+    bits = _event_bits(by_event, any_event)
+    text = pl.col("event").cast(pl.String)
+    for prefix, bit in sorted(prefixes.items()):  # a text test per row: only when asked
+        bits = bits | pl.when(text.str.starts_with(prefix)).then(bit).otherwise(0)
     nulls = [pl.lit(None).alias(c) for c in sorted(missing)]
-    return [*nulls, (_event_bits(by_event, any_event) & holds).alias("_cm")]
+    return [*nulls, (bits & holds).alias("_cm")]
 
 
 def shown_columns(spec: FunnelSpec, names: set[str]) -> list[str]:
@@ -226,13 +239,20 @@ def later_cancels(causes: Sequence[Cause]) -> list[pl.Expr]:
 
 
 def attribute(
-    rows: pl.LazyFrame, units: pl.DataFrame, spec: FunnelSpec, n_sessions: int
+    rows: pl.LazyFrame,
+    units: pl.DataFrame,
+    spec: FunnelSpec,
+    n_sessions: int,
+    last_event: pl.Series | None = None,
 ) -> pl.LazyFrame:
     """The evidence of every abandoned unit: per unit (``_exit_sid``) and cause, the
-    closest evidence, ordered closest first (then priority). Never collects.
+    closest evidence, ordered closest first (then specificity and priority). Never
+    collects.
 
     ``rows``: the cause rows placed by :func:`place_rows`; ``units``: the per-unit table with
-    ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``.
+    ``_exit_sid``, ``_furthest`` and ``converted``; ``n_sessions``: the largest ``_sid``;
+    ``last_event``: each session's last event by session number (for causes whose
+    ``exit_at`` names events that are no step).
     """
     causes = spec.causes
     abandoned = units.select("_exit_sid", "_furthest", "converted").filter(~pl.col("converted"))
@@ -259,7 +279,11 @@ def attribute(
             & (pl.col("seconds_before_exit") <= c.within_s)
         )
         if c.exit_at is not None:
-            hit = hit & pl.col("_furthest").is_in(list(c.exit_at))
+            left_at = pl.col("_furthest").is_in(list(c.exit_at))
+            if c.exit_events and last_event is not None:
+                last = pl.lit(last_event).gather(pl.col("_sid"))
+                left_at = left_at | last.is_in(list(c.exit_events)).fill_null(False)
+            hit = hit & left_at
         if c.cancellable:
             hit = hit & (pl.col(f"_l{i}") == 0)
         flags.append(hit.alias(f"_c{i}"))

@@ -226,7 +226,13 @@ def attribute_units(
     unit_of_sid = unit_lookup(units, n_sessions)
     # each plan on the engine measured faster for it (sorts: in memory; the rest streaming;
     # side by side in one collect_all was no faster on two cores)
-    evidence = attribute(placed.lazy(), units, spec, n_sessions).collect(engine="in-memory")
+    last_event = None
+    if any(c.exit_events for c in spec.causes):  # exit_at naming events: the last one
+        ends = rows.filter(pl.col("_last"))
+        last_event = sid_lookup(n_sessions, ends["_sid"], ends["event"].cast(pl.String))
+    evidence = attribute(placed.lazy(), units, spec, n_sessions, last_event).collect(
+        engine="in-memory"
+    )
     values, flags, counts = pl.collect_all(
         [
             unit_values(rows.lazy(), value),

@@ -22,12 +22,17 @@ def _missing(what: str, events: tuple[str, ...], known: list[str], then: str = "
     for event in events:
         if event in known:
             continue
+        if event.endswith("*") and what.startswith("cause"):  # a prefix (causes only)
+            if any(k.startswith(event[:-1]) for k in known):
+                continue
+            notes.append(f"{what}: no event in the data starts with '{event[:-1]}'{then}")
+            continue
         note = f"{what}: event '{event}' never occurs in the data{then}"
         near = closest(event, known)
         if near:
             note += f"; did you mean '{near}'?"
         if "*" in event or "?" in event:
-            note += " (event names match exactly: '*' is not a wildcard)"
+            note += " (step and exclusion names match exactly: '*' is not a wildcard)"
         notes.append(note)
     return notes
 
@@ -124,5 +129,6 @@ def data_notes(
             continue
         notes += _missing(f"cause '{cause.name}'", cause.events, known, "; it cannot fire")
         notes += _missing(f"cause '{cause.name}' unless_later", cause.unless_events, known)
+        notes += _missing(f"cause '{cause.name}' exit_at", cause.exit_events, known)
     notes += spec.attribution.left_out
     return notes

@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any
 
 from funnel.durations import parse_duration
-from funnel.errors import SpecError, did_you_mean
+from funnel.errors import SpecError, closest, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
 from funnel.spec.names import name_tuples
 
@@ -41,7 +41,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["AttributionOptions", "Cause", "parse_attribution"]
+__all__ = ["AttributionOptions", "Cause", "event_matches", "parse_attribution"]
 
 UNEXPLAINED = "unexplained"
 _CAUSE_KEYS = {
@@ -72,6 +72,7 @@ class Cause:
     within_events: int = 3
     within_s: float = 1800.0
     exit_at: tuple[int, ...] | None = None
+    exit_events: tuple[str, ...] = ()  # exit_at names that are no step: the last event
     unless_events: tuple[str, ...] = ()
     unless_where: Filter | None = None
     exposed_from: int = 0
@@ -80,7 +81,7 @@ class Cause:
     builtin: bool = False
 
     def __post_init__(self) -> None:
-        name_tuples(self, "events", "unless_events", "show")
+        name_tuples(self, "events", "unless_events", "show", "exit_events")
 
     @property
     def cancellable(self) -> bool:
@@ -114,7 +115,11 @@ class Cause:
             "where": self.where.text if self.where else None,
             "within_events": self.within_events,
             "within_s": self.within_s,
-            "exit_at": [steps[i] for i in self.exit_at] if self.exit_at is not None else None,
+            "exit_at": (
+                [steps[i] for i in self.exit_at] + list(self.exit_events)
+                if self.exit_at is not None
+                else None
+            ),
             "exposed_from": steps[self.exposed_from],
             "priority": self.priority,
             "show": list(self.show),
@@ -150,7 +155,22 @@ def _events(value: Any, key: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
         raise SpecError(f"{key}: expected an event name or a list of names", hint='"purchase"')
+    for v in items:
+        if "*" in v[:-1]:
+            raise SpecError(
+                f"{key}: {v!r}: '*' may only end a name",
+                hint='"checkout_*" matches every event starting with checkout_; "*" any event',
+            )
     return tuple(items)
+
+
+def event_matches(event: str, pattern: str) -> bool:
+    """Does ``event`` match ``pattern``: a name, a prefix ending in ``*``, or ``*``?
+
+    >>> event_matches("checkout_error", "checkout_*"), event_matches("x", "*")
+    (True, True)
+    """
+    return event.startswith(pattern[:-1]) if pattern.endswith("*") else event == pattern
 
 
 def _step_index(value: Any, steps: list[str], step_events: list[tuple[str, ...]]) -> int | None:
@@ -189,11 +209,25 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
             )
         return idx
 
-    exit_at = None
+    exit_at, exit_events = None, ()
     if "exit_at" in raw:
         values = raw["exit_at"] if isinstance(raw["exit_at"], list) else [raw["exit_at"]]
-        placed = [place(v, "exit_at") for v in values]
+        if not values or not all(isinstance(v, str) and v for v in values):
+            raise SpecError(f"{where}exit_at: expected step or event names", hint='["payment"]')
+        placed = [_step_index(v, steps, step_events) for v in values]
         exit_at = tuple(sorted({i for i in placed if i is not None}))
+        # a name that is no step: the shopper's last event (the built-ins name GA4 steps
+        # only, and are left out of a funnel without them)
+        named = [v for v, i in zip(values, placed, strict=True) if i is None]
+        for v in [] if builtin else named:  # a near miss of a step is a typo, not an event
+            near = closest(v, steps)
+            if near is not None:
+                raise SpecError(
+                    f"{where}exit_at: {v!r} is not a step",
+                    hint=f"did you mean '{near}'? (a name that is no step means the "
+                    "shopper's last event)",
+                )
+        exit_events = () if builtin else tuple(named)
         if builtin and not exit_at:
             return None  # none of its exit steps exist in this funnel
     exposed = place(raw["exposed_from"], "exposed_from") if "exposed_from" in raw else 0
@@ -215,6 +249,7 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
         within_events=n_events,
         within_s=parse_duration(raw.get("within", "30m"), key=f"{where}within"),
         exit_at=exit_at,
+        exit_events=exit_events,
         unless_events=(
             _events(unless["event"], f"{where}unless_later.event") if "event" in unless else ()
         ),
