@@ -45,7 +45,7 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
         found = []
         evidence = {}
         for c in spec.causes:
-            best = None
+            best, count = None, 0
             for i, r in enumerate(rows):
                 left = n - 1 - i
                 if not _is(r, c.events, c.where) or left >= c.within_events:
@@ -58,11 +58,13 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
                     continue
                 if any(_cancels(rows[j], c) for j in range(i + 1, n)):
                     continue
+                count += 1
                 if best is None or left < best[1]:
                     best = (r["event"], left, r["timestamp"])
-            if best is not None:
+            if best is not None and count >= c.min_count:
                 evidence[c.name] = best[:2]
                 specific = (c.where is not None) + (c.exit_at is not None) + _cancellable(c)
+                specific += c.min_count > 1
                 found.append((best[1], -specific, c.priority, c.name, best[2]))
         found.sort()
         values = [r.get(spec.attribution.value) for r in rows]
@@ -84,19 +86,21 @@ def _bin(micros: float) -> int:
 
 
 def _first_exposure(u: dict, c: Cause, spec: FunnelSpec) -> dt.datetime | None:
-    """The first evidence-shaped row of ``c`` in the unit's rows between entry and exit
-    (abandoned: the exit session's end; converted: when it converted) that no later row of
-    its session cancels."""
+    """The time of the ``min_count``-th evidence-shaped row of ``c`` in the unit's rows
+    between entry and exit (abandoned: the exit session's end; converted: when it
+    converted) that no later row of its session cancels."""
     rows = u["_group"]
     cut = u[f"at_{spec.step_names[-1]}"] if u["converted"] else u["last_event_at"]
     session = [(r["user_id"], r.get("_given"), r["_start"]) for r in rows]
+    live = []
     for i, r in enumerate(rows):
         if not _is(r, c.events, c.where) or not u["entered_at"] <= r["timestamp"] <= cut:
             continue
         later = [rows[j] for j in range(i + 1, len(rows)) if session[j] == session[i]]
         if not any(_cancels(x, c) for x in later):
-            return r["timestamp"]
-    return None
+            live.append(r["timestamp"])
+    live.sort()  # repetition: the min_count-th of them
+    return live[c.min_count - 1] if len(live) >= c.min_count else None
 
 
 def exposure(

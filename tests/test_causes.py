@@ -188,6 +188,8 @@ CAUSES = {
         {"name": "c_pages", "event": "c*", "exit_at": ["view"], "within_events": 2},
         # any event, cancelled by any later event starting with p
         {"name": "any", "event": "*", "unless_later": {"event": "p*"}, "within_events": 1},
+        # repetition: two views among the last three events
+        {"name": "twice", "event": "view", "min_count": 2, "within_events": 3},
     ],
 }
 

@@ -13,9 +13,9 @@ position, a gather), and on those and the per-unit table:
    session's last event), ``seconds_before_exit`` the time to that last event.
 2. **Evidence.** A row is evidence of a cause when it is evidence-shaped, lies within the
    cause's ``within_events`` and ``within`` of the exit, no later row of the session
-   cancels it, and the unit left at one of its ``exit_at`` steps or on one of its
-   ``exit_at`` events (its last event; when given). Only the exit
-   sessions of abandoned units (entered, not converted) are attributed.
+   cancels it, at least ``min_count`` such rows qualify, and the unit left at one of its
+   ``exit_at`` steps or on one of its ``exit_at`` events (its last event; when given).
+   Only the exit sessions of abandoned units (entered, not converted) are attributed.
 3. **Primary cause.** Per unit, the cause whose evidence is closest to the exit (fewest
    events before it), ties broken by specificity (more tests passed wins:
    :attr:`funnel.spec.taxonomy.Cause.specificity`), then ``priority`` (lower wins), then
@@ -295,6 +295,7 @@ def attribute(
                 pl.lit(c.name).alias("cause"),
                 pl.lit(-c.specificity, pl.Int64).alias("_specific"),
                 pl.lit(c.priority, pl.Int64).alias("_priority"),
+                pl.lit(c.min_count, pl.Int64).alias("_min_count"),
                 "event",
                 "timestamp",
                 "events_before_exit",
@@ -309,9 +310,10 @@ def attribute(
         long.sort(["_exit_sid", "cause", "events_before_exit"])
         .group_by("_exit_sid", "cause", maintain_order=True)
         .agg(pl.all().first(), pl.len().alias("n_evidence"))
+        .filter(pl.col("n_evidence") >= pl.col("_min_count"))  # repetition: enough rows
         .sort("_exit_sid", "events_before_exit", "_specific", "_priority", "cause")
     )
-    return evidence.drop("_specific", "_priority")
+    return evidence.drop("_specific", "_priority", "_min_count")
 
 
 def primary_causes(evidence: pl.DataFrame) -> pl.DataFrame:

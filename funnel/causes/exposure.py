@@ -106,7 +106,14 @@ def exposure_flags(
             )
         )
         .group_by("_unit")
-        .agg(pl.col(ts).min())
+        .agg(  # the min_count-th live evidence-shaped row (repetition), else the first
+            pl.col(t).min()
+            if c.min_count == 1
+            else pl.when(pl.col(t).count() >= c.min_count).then(
+                pl.col(t).drop_nulls().bottom_k(c.min_count).max()
+            )
+            for c, t in zip(causes, ts, strict=True)
+        )
         .select("_unit", *codes)
     )
 

@@ -51,6 +51,7 @@ _CAUSE_KEYS = {
     "where",
     "within_events",
     "within",
+    "min_count",
     "exit_at",
     "unless_later",
     "exposed_from",
@@ -71,6 +72,7 @@ class Cause:
     where: Filter | None = None
     within_events: int = 3
     within_s: float = 1800.0
+    min_count: int = 1  # evidence rows needed (repetition: two slow pages, three declines)
     exit_at: tuple[int, ...] | None = None
     exit_events: tuple[str, ...] = ()  # exit_at names that are no step: the last event
     unless_events: tuple[str, ...] = ()
@@ -91,13 +93,15 @@ class Cause:
     @property
     def specificity(self) -> int:
         """How many tests beyond the event name its evidence passes (``where``, ``exit_at``,
-        ``unless_later``): between two causes equally close to an exit, the one whose
-        evidence had to pass more is the less likely to be incidental (docs/causes.md).
+        ``unless_later``, ``min_count`` above 1): between two causes equally close to an
+        exit, the one whose evidence had to pass more is the less likely to be incidental
+        (docs/causes.md).
 
         >>> Cause(name="x", label="x", events=("e",), exit_at=(1,)).specificity
         1
         """
-        return (self.where is not None) + (self.exit_at is not None) + self.cancellable
+        tests = (self.where is not None) + (self.exit_at is not None) + self.cancellable
+        return tests + (self.min_count > 1)
 
     def columns(self) -> set[str]:
         """Property columns the detector reads or reports."""
@@ -115,6 +119,7 @@ class Cause:
             "where": self.where.text if self.where else None,
             "within_events": self.within_events,
             "within_s": self.within_s,
+            "min_count": self.min_count,
             "exit_at": (
                 [steps[i] for i in self.exit_at] + list(self.exit_events)
                 if self.exit_at is not None
@@ -196,6 +201,9 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
     n_events = raw.get("within_events", 3)
     if not isinstance(n_events, int) or isinstance(n_events, bool) or n_events < 1:
         raise SpecError(f"{where}within_events: expected a whole number >= 1", hint="e.g. 3")
+    min_count = raw.get("min_count", 1)
+    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
+        raise SpecError(f"{where}min_count: expected a whole number >= 1", hint="e.g. 2")
     priority = raw.get("priority", 100)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise SpecError(f"{where}priority: expected a whole number", hint="lower wins ties")
@@ -247,6 +255,7 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
         events=_events(raw["event"], f"{where}event"),
         where=flt,
         within_events=n_events,
+        min_count=min_count,
         within_s=parse_duration(raw.get("within", "30m"), key=f"{where}within"),
         exit_at=exit_at,
         exit_events=exit_events,
