@@ -88,7 +88,8 @@ def exposure_flags(
     cut = units.select(
         pl.when(pl.col("converted")).then(pl.col(last)).otherwise(pl.col("_exit_end"))
     ).to_series()
-    at = [pl.lit(units[f"at_{n}"]).gather(unit) for n in spec.step_names]
+    steps = [f"_at{j}" for j in range(len(spec.steps))]  # gathered once, then read
+    at = [pl.col(c) for c in steps]
     codes = []
     for i, (c, t) in enumerate(zip(causes, ts, strict=True)):
         seen = pl.col(t)
@@ -113,6 +114,10 @@ def exposure_flags(
                 pl.col(t).drop_nulls().bottom_k(c.min_count).max()
             )
             for c, t in zip(causes, ts, strict=True)
+        )
+        .with_columns(
+            pl.lit(units[f"at_{n}"]).gather(unit).alias(c)
+            for n, c in zip(spec.step_names, steps, strict=True)
         )
         .select("_unit", *codes)
     )
