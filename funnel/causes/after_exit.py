@@ -25,7 +25,7 @@ from __future__ import annotations
 import polars as pl
 
 from funnel.causes.evidence import sid_lookup
-from funnel.engine.steps import match_exprs
+from funnel.engine.steps import match_exprs, user_number
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.stats import wilson_exprs
 
@@ -35,6 +35,7 @@ __all__ = [
     "after_exit_columns",
     "after_exit_rows",
     "after_exit_table",
+    "exit_step_order",
     "return_flags",
     "returns_table",
 ]
@@ -49,14 +50,11 @@ def after_exit_rows(spec: FunnelSpec, names: set[str]) -> tuple[list[str], list[
     """What this module reads of every sessionized row besides ``event`` and ``_sid``:
     the page column when the data have it (a name, so a driver column is read once), and
     ``timestamp``, ``_buy`` (matches the last step) and ``_user_no`` (a number per user)."""
-    new_user = (pl.col("_uh") != pl.col("_uh").shift(1)) | (
-        pl.col("user_id") != pl.col("user_id").shift(1)
-    )
     page = spec.attribution.page
     return [page] if page in names else [], [
         pl.col("timestamp"),
         match_exprs(spec)[-1].fill_null(False).alias("_buy"),
-        new_user.fill_null(True).cum_sum().cast(pl.Int32).alias("_user_no"),
+        user_number().cast(pl.Int32).alias("_user_no"),
     ]
 
 
@@ -79,7 +77,6 @@ def after_exit_columns(
     following = first_row.gather((exit_sid + 1).clip(upper_bound=n_sessions))
     cols = {
         "left": ~units["converted"],
-        "exit_sid": exit_sid,
         "user": user.gather(exit_row),
         "next": pl.select(pl.when(exit_sid < n_sessions).then(following)).to_series(),
     }
@@ -132,7 +129,8 @@ def return_flags(horizon_s: float, data_end: object) -> list[pl.Expr]:
     return out
 
 
-def _step_order(spec: FunnelSpec) -> pl.Expr:
+def exit_step_order(spec: FunnelSpec) -> pl.Expr:
+    """``exit_step`` as its index in the funnel, to sort tables in funnel order."""
     return pl.col("exit_step").replace_strict(
         spec.step_names, list(range(len(spec.steps))), default=None, return_dtype=pl.Int64
     )
@@ -160,7 +158,7 @@ def after_exit_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         .agg(pl.col("units").sum(), pl.col("_total").first())
         .with_columns(*wilson_exprs(pl.col("units"), pl.col("_total"), "share"))
         .sort(
-            _step_order(spec),
+            exit_step_order(spec),
             pl.col("path") == OTHER,
             "units",
             "path",
@@ -189,6 +187,6 @@ def returns_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
             *wilson_exprs(pl.col("came_back"), pl.col("observed"), "came_back_share"),
             *wilson_exprs(pl.col("bought_later"), pl.col("observed"), "bought_later_share"),
         )
-        .sort(_step_order(spec))
+        .sort(exit_step_order(spec))
         .collect()
     )

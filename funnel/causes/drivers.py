@@ -281,6 +281,10 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
     for name in counts.filter(pl.col("kind") == "event")["feature"].str.strip_prefix("event="):
         found = (cz.name for cz in spec.causes if any(event_matches(name, e) for e in cz.events))
         cause_of[name] = next(found, None)  # a loop over features, never rows
+    cause = pl.col("feature").str.strip_prefix("event=")
+    cause = cause.replace_strict(cause_of, default=None, return_dtype=pl.String)
+    # a taxonomy cause's evidence may well be the last thing a shopper saw: not flagged
+    exit_only = (pl.col("abandoned_before") == 0) & (pl.col("abandoned_with") > 0)
     out = counts.with_columns(
         (pl.col("abandoned_with") / n_ab).alias("share_abandoned"),
         (pl.col("converted_with") / n_cv).alias("share_converted"),
@@ -289,27 +293,18 @@ def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -
         pl.Series("odds_ratio_hi", np.exp(log_or + z * se)),
         pl.Series("p_value", p),
         pl.Series("q_value", q),
-        pl.when((pl.col("abandoned_before") == 0) & (pl.col("abandoned_with") > 0))
+        pl.Series("significant", (q < 0.05) & (log_or > 0)),
+        pl.when(pl.col("kind") == "event").then(cause).alias("cause"),
+    ).with_columns(
+        pl.when(exit_only & pl.col("cause").is_null())
         .then(pl.lit("only at the exit"))
         .when(pl.col("converted_with") == 0)
         .then(pl.lit("only in abandoned units"))
         .when(pl.col("abandoned_with") == 0)
         .then(pl.lit("only in converted units"))
-        .alias("flag"),
-        pl.Series("significant", (q < 0.05) & (log_or > 0)),
-        pl.col("feature")
-        .str.strip_prefix("event=")
-        .replace_strict(cause_of, default=None, return_dtype=pl.String)
-        .alias("cause"),
-    ).with_columns(
-        pl.when(pl.col("kind") == "event").then(pl.col("cause")).alias("cause"),
-    )
-    out = out.with_columns(  # a taxonomy cause's evidence may well be the last event
-        pl.when((pl.col("flag") == "only at the exit") & pl.col("cause").is_not_null())
-        .then(pl.when(pl.col("converted_with") == 0).then(pl.lit("only in abandoned units")))
-        .otherwise(pl.col("flag"))
         .alias("flag")
-    ).with_columns((pl.col("significant") & pl.col("flag").is_null()).alias("significant"))
+    )
+    out = out.with_columns((pl.col("significant") & pl.col("flag").is_null()).alias("significant"))
     flagged = pl.col("flag").is_not_null()
     return out.select(list(_SCHEMA)).sort(
         flagged,

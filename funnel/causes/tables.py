@@ -10,6 +10,7 @@ from funnel.causes.after_exit import (
     after_exit_columns,
     after_exit_rows,
     after_exit_table,
+    exit_step_order,
     returns_table,
 )
 from funnel.causes.drivers import drivers_table, feature_counts
@@ -94,7 +95,6 @@ def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -
 
 def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Abandoned units by exit step and primary cause, with the share within the exit step."""
-    order = {n: i for i, n in enumerate(spec.step_names)}
     out = (
         _abandoned(units)
         .group_by("exit_step", pl.col("primary_cause").alias("cause"))
@@ -104,7 +104,7 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         .drop("_step_total")
     )
     return out.sort(
-        pl.col("exit_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
+        exit_step_order(spec),
         pl.col("abandoned"),
         "cause",
         descending=[False, True, False],

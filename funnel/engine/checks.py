@@ -17,12 +17,16 @@ from funnel.spec.funnel_spec import FunnelSpec
 __all__ = ["data_notes", "outside_sessions"]
 
 
-def _missing(what: str, events: tuple[str, ...], known: list[str], then: str = "") -> list[str]:
+def _missing(
+    what: str, events: tuple[str, ...], known: list[str], then: str = "", patterns: bool = False
+) -> list[str]:
+    """Notes for the names of ``events`` that never occur; ``patterns``: names ending in
+    ``*`` are prefixes (cause events), noted when no event starts with them."""
     notes = []
     for event in events:
         if event in known:
             continue
-        if event.endswith("*") and what.startswith("cause"):  # a prefix (causes only)
+        if patterns and event.endswith("*"):
             if any(k.startswith(event[:-1]) for k in known):
                 continue
             notes.append(f"{what}: no event in the data starts with '{event[:-1]}'{then}")
@@ -127,8 +131,9 @@ def data_notes(
                     "occurs in the data; add a [[causes]] table with your event names"
                 )
             continue
-        notes += _missing(f"cause '{cause.name}'", cause.events, known, "; it cannot fire")
-        notes += _missing(f"cause '{cause.name}' unless_later", cause.unless_events, known)
+        what = f"cause '{cause.name}'"
+        notes += _missing(what, cause.events, known, "; it cannot fire", patterns=True)
+        notes += _missing(f"{what} unless_later", cause.unless_events, known, patterns=True)
         notes += _missing(f"cause '{cause.name}' exit_at", cause.exit_events, known)
     notes += spec.attribution.left_out
     return notes

@@ -22,7 +22,7 @@ import polars as pl
 
 from funnel.spec.funnel_spec import FunnelSpec
 
-__all__ = ["group_key", "match_exprs", "match_paths", "step_rank"]
+__all__ = ["group_key", "match_exprs", "match_paths", "step_rank", "user_number"]
 
 
 def _matches(events: tuple[str, ...], where) -> pl.Expr:
@@ -45,13 +45,18 @@ def step_rank(spec: FunnelSpec) -> pl.Expr:
     return _lowest_match(match_exprs(spec)).fill_null(len(spec.steps))
 
 
+def user_number() -> pl.Expr:
+    """A number per user over rows sorted by user (hash ``_uh``, then id): 1, 2, ..."""
+    new_user = (pl.col("_uh") != pl.col("_uh").shift(1)) | (
+        pl.col("user_id") != pl.col("user_id").shift(1)
+    )
+    return new_user.fill_null(True).cum_sum().cast(pl.Int64)
+
+
 def group_key(spec: FunnelSpec) -> pl.Expr:
     """Rows are grouped per session, or per user for users counted over a duration window."""
     if spec.unit == "users" and spec.window_s is not None:
-        new_user = (pl.col("_uh") != pl.col("_uh").shift(1)) | (
-            pl.col("user_id") != pl.col("user_id").shift(1)
-        )
-        return new_user.fill_null(True).cum_sum().cast(pl.Int64)
+        return user_number()
     return pl.col("_sid")
 
 
