@@ -23,6 +23,36 @@ def _is(row: dict, events: tuple[str, ...], where) -> bool:
     return _named(row["event"], events) and (where is None or holds(where.text, row))
 
 
+def _holds_at(rows: list[dict], i: int, c: Cause, session: list) -> bool:
+    """Row ``i`` is one of ``c``'s events and meets its ``where``, with its earlier values
+    taken from the rows before it in its session (docs/causes.md)."""
+    r = rows[i]
+    if not _named(r["event"], c.events):
+        return False
+    row = dict(r)
+    before = [x for j, x in enumerate(rows[:i]) if session[j] == session[i]]
+    for e in c.earlier:
+        found = [
+            x[e.column]
+            for x in before
+            if _named(x["event"], e.events) and x.get(e.column) is not None
+        ]
+        row[e.name] = (found[0] if e.take == "first" else found[-1]) if found else None
+    return c.where is None or holds(c.where.text, row)
+
+
+def _shaped(rows: list[dict], i: int, c: Cause, session: list) -> bool:
+    """Row ``i`` is evidence-shaped for ``c``: it holds (:func:`_holds_at`), and so do the
+    ``in_a_row - 1`` rows of ``c``'s events before it in its session."""
+    if not _holds_at(rows, i, c, session):
+        return False
+    if c.in_a_row == 1:
+        return True
+    prior = [j for j in range(i) if session[j] == session[i] and _named(rows[j]["event"], c.events)]
+    need = prior[len(prior) - (c.in_a_row - 1) :]
+    return len(need) == c.in_a_row - 1 and all(_holds_at(rows, j, c, session) for j in need)
+
+
 def _cancellable(cause: Cause) -> bool:
     return bool(cause.unless_events) or cause.unless_where is not None
 
@@ -42,13 +72,14 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
             continue
         rows = u["_exit_session"]
         n, end = len(rows), rows[-1]["timestamp"]
+        one = [0] * n  # one session
         found = []
         evidence = {}
         for c in spec.causes:
             best, count = None, 0
             for i, r in enumerate(rows):
                 left = n - 1 - i
-                if not _is(r, c.events, c.where) or left >= c.within_events:
+                if not _shaped(rows, i, c, one) or left >= c.within_events:
                     continue
                 if (end - r["timestamp"]).total_seconds() > c.within_s:
                     continue
@@ -64,7 +95,7 @@ def attribute(units: list[dict], spec: FunnelSpec) -> dict[str, dict]:
             if best is not None and count >= c.min_count:
                 evidence[c.name] = best[:2]
                 specific = (c.where is not None) + (c.exit_at is not None) + _cancellable(c)
-                specific += c.min_count > 1
+                specific += (c.min_count > 1) + (c.in_a_row > 1)
                 found.append((best[1], -specific, c.priority, c.name, best[2]))
         found.sort()
         values = [r.get(spec.attribution.value) for r in rows]
@@ -94,7 +125,7 @@ def _first_exposure(u: dict, c: Cause, spec: FunnelSpec) -> dt.datetime | None:
     session = [(r["user_id"], r.get("_given"), r["_start"]) for r in rows]
     live = []
     for i, r in enumerate(rows):
-        if not _is(r, c.events, c.where) or not u["entered_at"] <= r["timestamp"] <= cut:
+        if not _shaped(rows, i, c, session) or not u["entered_at"] <= r["timestamp"] <= cut:
             continue
         later = [rows[j] for j in range(i + 1, len(rows)) if session[j] == session[i]]
         if not any(_cancels(x, c) for x in later):

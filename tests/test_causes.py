@@ -27,6 +27,7 @@ from tests.test_engine_vs_reference import (
     specs,
     write_parts,
 )
+from tests.test_session_conditions import CAUSES as SESSION_CAUSES
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_events")
 # hand-made logs of a few minutes: every unit would be censored (docs/semantics.md §7)
@@ -190,6 +191,7 @@ CAUSES = {
         {"name": "any", "event": "*", "unless_later": {"event": "p*"}, "within_events": 1},
         # repetition: two views among the last three events
         {"name": "twice", "event": "view", "min_count": 2, "within_events": 3},
+        *SESSION_CAUSES,  # conditions on the session: earlier values, in_a_row
     ],
 }
 

@@ -38,6 +38,7 @@ from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import Cause
 
 __all__ = [
+    "aside_columns",
     "attribute",
     "cause_bit",
     "cause_rows",
@@ -48,13 +49,12 @@ __all__ = [
     "place_rows",
     "primary_causes",
     "row_flags",
-    "shown_columns",
     "sid_lookup",
     "unit_lookup",
-    "unit_values",
 ]
 
-CANCEL_SHIFT = 32
+CANCEL_SHIFT = 32  # bit 32 + i: cause i's unless_later
+CONTEXT_BIT = 31  # a row an earlier value may come from (funnel.causes.context)
 
 
 def int_type_for(largest: int, *, signed: bool) -> type[pl.DataType]:
@@ -113,11 +113,16 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
 
     for i, c in enumerate(spec.causes):
         allow(c.events, 1 << i)
-        conditions.append((c.where, 1 << i))
+        # a condition on the session is decided after the sort: keep every row of its events
+        conditions.append((None if c.contextual else c.where, 1 << i))
+        for e in c.earlier:
+            allow(e.events, 1 << CONTEXT_BIT)
         if c.cancellable:
             bit = 1 << (CANCEL_SHIFT + i)
             allow(c.unless_events or ("*",), bit)
             conditions.append((c.unless_where, bit))
+    if any(c.earlier for c in spec.causes):
+        conditions.append((None, 1 << CONTEXT_BIT))  # once: the bits are summed
     if not spec.causes:
         return [pl.lit(0, pl.Int64).alias("_cm")]
     holds = pl.sum_horizontal(
@@ -134,16 +139,22 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
     return [*nulls, (bits & holds).alias("_cm")]
 
 
-def shown_columns(spec: FunnelSpec, names: set[str]) -> list[str]:
-    """The ``show`` columns of the causes that the data has."""
-    return sorted({col for c in spec.causes for col in c.show} & names)
+def aside_columns(spec: FunnelSpec, names: set[str]) -> list[str]:
+    """The columns kept aside with the cause rows that the data has: the causes' ``show``
+    properties, and what the conditions decided after the sort read."""
+    wanted = {col for c in spec.causes for col in c.show}
+    for c in spec.causes:
+        if c.contextual and c.where is not None:
+            wanted |= c.where.columns()  # with the columns of its earlier values
+    return sorted(wanted & names)
 
 
 def cause_rows(rows: pl.LazyFrame, spec: FunnelSpec, names: set[str]) -> pl.LazyFrame:
     """The rows with a cause bit, from rows in read order with ``_cm`` (:func:`row_flags`)
-    numbered ``_read``: ``_read``, ``_cm`` and the ``show`` properties (``_s0``, ``_s1``, ...
-    in :func:`shown_columns` order; :func:`evidence_text` writes them out). Never collects."""
-    shown = [pl.col(c).alias(f"_s{j}") for j, c in enumerate(shown_columns(spec, names))]
+    numbered ``_read``: ``_read``, ``_cm`` and the columns of :func:`aside_columns` (``_s0``,
+    ``_s1``, ... in that order; :func:`evidence_text` writes the shown ones out). Never
+    collects."""
+    shown = [pl.col(c).alias(f"_s{j}") for j, c in enumerate(aside_columns(spec, names))]
     return rows.filter(pl.col("_cm") != 0).select("_read", "_cm", *shown)
 
 
@@ -195,8 +206,10 @@ def evidence_text(spec: FunnelSpec, names: set[str]) -> pl.Expr:
     """``_detail``, e.g. ``shipping=12.5, tax=3.1``: the ``show`` properties of the causes
     a row is evidence-shaped for, over the columns of :func:`cause_rows`."""
     parts = []
-    for j, col in enumerate(shown_columns(spec, names)):
+    for j, col in enumerate(aside_columns(spec, names)):
         showing = [i for i, c in enumerate(spec.causes) if col in c.show]
+        if not showing:
+            continue
         wanted = pl.lit(sum(1 << i for i in showing), pl.Int64)
         parts.append(
             pl.when((pl.col("_cm") & wanted) != 0).then(
@@ -350,28 +363,6 @@ def _empty_evidence() -> pl.LazyFrame:
             "_read": pl.get_index_type(),
             "n_evidence": pl.UInt32,
         }
-    )
-
-
-def unit_values(rows: pl.LazyFrame, value: str | None) -> pl.LazyFrame:
-    """The cart value of each session: its last positive ``value`` (``_sid``, ``cart_value``).
-
-    Running values over the sorted rows, read on each session's last row.
-    """
-    v = pl.col(value).cast(pl.Float64) if value else pl.lit(None, pl.Float64)
-    has = v.is_not_null() & (v > 0)
-    return (
-        rows.select(
-            "_sid",
-            "_last",
-            pl.when(has).then(v).forward_fill().alias("_v"),
-            pl.when(has).then(pl.col("_sid")).forward_fill().alias("_vs"),
-        )
-        .filter(pl.col("_last"))
-        .select(
-            "_sid",
-            pl.when(pl.col("_vs") == pl.col("_sid")).then(pl.col("_v")).alias("cart_value"),
-        )
     )
 
 

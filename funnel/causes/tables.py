@@ -13,6 +13,7 @@ from funnel.causes.after_exit import (
     exit_step_order,
     returns_table,
 )
+from funnel.causes.context import session_context
 from funnel.causes.drivers import drivers_table, feature_counts
 from funnel.causes.evidence import (
     attribute,
@@ -21,7 +22,6 @@ from funnel.causes.evidence import (
     primary_causes,
     sid_lookup,
     unit_lookup,
-    unit_values,
 )
 from funnel.causes.exposure import exposure_columns, exposure_flags, exposure_table
 from funnel.spec.funnel_spec import FunnelSpec
@@ -111,6 +111,28 @@ def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     ).collect()
 
 
+def unit_values(rows: pl.LazyFrame, value: str | None) -> pl.LazyFrame:
+    """The cart value of each session: its last positive ``value`` (``_sid``, ``cart_value``).
+
+    Running values over the sorted rows, read on each session's last row.
+    """
+    v = pl.col(value).cast(pl.Float64) if value else pl.lit(None, pl.Float64)
+    has = v.is_not_null() & (v > 0)
+    return (
+        rows.select(
+            "_sid",
+            "_last",
+            pl.when(has).then(v).forward_fill().alias("_v"),
+            pl.when(has).then(pl.col("_sid")).forward_fill().alias("_vs"),
+        )
+        .filter(pl.col("_last"))
+        .select(
+            "_sid",
+            pl.when(pl.col("_vs") == pl.col("_sid")).then(pl.col("_v")).alias("cart_value"),
+        )
+    )
+
+
 def attribution_rows(
     rows: pl.LazyFrame, spec: FunnelSpec, names: set[str], cause: pl.DataFrame, n_read: int
 ) -> list[pl.LazyFrame]:
@@ -154,17 +176,25 @@ def _evidence_table(
     evidence: pl.DataFrame,
     units: pl.DataFrame,
     details: pl.DataFrame,
+    earlier: pl.DataFrame,
     spec: FunnelSpec,
     names: set[str],
     n_sessions: int,
 ) -> pl.DataFrame:
-    """The evidence as users read it: the unit's keys (gathered by exit session) and the
-    ``show`` properties (gathered from ``details``, sorted by read position ``_read``)."""
+    """The evidence as users read it: the unit's keys (gathered by exit session), the
+    ``show`` properties (gathered from ``details``, sorted by read position ``_read``) and
+    the earlier values compared with (from ``earlier``, by ``_read`` too)."""
     unit_at = sid_lookup(n_sessions, units["_exit_sid"], units["_unit"])
     unit = pl.lit(unit_at).gather(pl.col("_exit_sid"))
     # every evidence row is a cause row: its read position is in details
     at = details["_read"].search_sorted(evidence["_read"])
     shown = [c for c in details.columns if c != "_read"]
+    # the earlier values: only some rows have them; the position found must be the row's
+    then = pl.repeat(None, evidence.height, dtype=pl.String, eager=True)
+    if earlier.height:
+        near = earlier["_read"].search_sorted(evidence["_read"]).clip(0, earlier.height - 1)
+        hit = earlier["_read"].gather(near) == evidence["_read"]
+        then = earlier["_earlier"].gather(near).zip_with(hit, then)
     return (
         evidence.lazy()
         .with_columns(
@@ -172,6 +202,12 @@ def _evidence_table(
             *[pl.lit(details[c]).gather(pl.lit(at)) for c in shown],
         )
         .with_columns(evidence_text(spec, names))
+        .with_columns(
+            pl.when(pl.lit(then).is_null())
+            .then(pl.col("_detail"))
+            .otherwise(pl.concat_str("_detail", pl.lit(then), separator=", ", ignore_nulls=True))
+            .alias("_detail")
+        )
         .select(
             "user_id",
             "session_id",
@@ -224,6 +260,7 @@ def attribute_units(
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
     unit_of_sid = unit_lookup(units, n_sessions)
+    placed, earlier = session_context(placed, details, spec, names)  # on the session
     # each plan on the engine measured faster for it (sorts: in memory; the rest streaming;
     # side by side in one collect_all was no faster on two cores)
     last_event = None
@@ -247,7 +284,7 @@ def attribute_units(
         *exposure_columns(units, flags, len(spec.causes)),
         *after_exit_columns(rows, units, n_sessions, page),
     )
-    evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
+    evidence = _evidence_table(evidence, units, details, earlier, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
 
 

@@ -135,5 +135,8 @@ def data_notes(
         notes += _missing(what, cause.events, known, "; it cannot fire", patterns=True)
         notes += _missing(f"{what} unless_later", cause.unless_events, known, patterns=True)
         notes += _missing(f"cause '{cause.name}' exit_at", cause.exit_events, known)
+        for e in cause.earlier:  # no such row: the value is null and the cause cannot fire
+            then = "; the value is null and the cause cannot fire"
+            notes += _missing(f"{what} earlier.{e.name}", e.events, known, then, patterns=True)
     notes += spec.attribution.left_out
     return notes

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from funnel.causes.after_exit import return_flags
-from funnel.causes.evidence import cause_rows, row_flags, shown_columns
+from funnel.causes.evidence import aside_columns, cause_rows, row_flags
 from funnel.causes.exposure import exposure_notes
 from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
 from funnel.engine.censor import (
@@ -210,7 +210,7 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         drivers = set(spec.attribution.drivers) & names
         coded |= (drivers - keep) & plan.text
         keep |= drivers | ({spec.attribution.value} & names)
-        shown = set(shown_columns(spec, names))
+        shown = set(aside_columns(spec, names))
 
         def aside(read: pl.LazyFrame) -> pl.LazyFrame:
             return cause_rows(read, spec, names)

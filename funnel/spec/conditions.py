@@ -50,10 +50,14 @@ _EXAMPLE = "e.g. shipping + tax > 0.15 * value AND country IN ('DE', 'AT')"
 
 @dataclass(frozen=True)
 class Filter:
-    """A condition of a spec: its SQL text and the spec key it came from (for messages)."""
+    """A condition of a spec: its SQL text and the spec key it came from (for messages).
+
+    ``earlier``: names the text reads that are no column of the row but an earlier row's
+    (``(name, column)``: a cause's earlier values, :mod:`funnel.spec.earlier`)."""
 
     text: str
     key: str = "where"
+    earlier: tuple[tuple[str, str], ...] = ()
 
     def expression(self) -> pl.Expr:
         """The polars expression of the condition, null where SQL says unknown."""
@@ -64,13 +68,20 @@ class Filter:
         return self.expression().fill_null(False)
 
     def columns(self) -> set[str]:
-        """Names of the columns the condition reads."""
-        return set(self.expression().meta.root_names())
+        """Names of the columns the condition reads (of its earlier values: their columns)."""
+        names = set(self.expression().meta.root_names())
+        return names - {n for n, _ in self.earlier} | {c for _, c in self.earlier}
 
     def check(self, schema: pl.Schema | dict[str, pl.DataType]) -> None:
         """Raise a :class:`SpecError` naming the key when the condition cannot run on data
         of ``schema``: a column it lacks, types that do not compare, not a boolean."""
         names = list(schema)
+        for name, _ in self.earlier:
+            if name in schema:
+                raise SpecError(
+                    f"{self.key}: '{name}' is both a column of the data and an earlier value",
+                    hint=f"give the earlier value another name than '{name}'",
+                )
         missing = sorted(self.columns() - set(names))
         if missing:
             quoted = f'"{missing[0]}"' in self.text
@@ -82,6 +93,7 @@ class Filter:
                     else f"columns: {', '.join(names)}"
                 ),
             )
+        schema = {**schema, **{n: schema[c] for n, c in self.earlier}}
         try:  # on no rows: types are checked, nothing is computed
             empty = pl.LazyFrame(schema=schema).select(self.expression().alias("c")).collect()
             out = empty.schema["c"]

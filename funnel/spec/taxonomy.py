@@ -34,7 +34,8 @@ from typing import Any
 from funnel.durations import parse_duration
 from funnel.errors import SpecError, closest, did_you_mean
 from funnel.spec.conditions import Filter, parse_filter
-from funnel.spec.names import name_tuples
+from funnel.spec.earlier import EarlierValue, parse_earlier
+from funnel.spec.names import event_names, name_tuples
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +45,7 @@ else:  # pragma: no cover
 __all__ = ["AttributionOptions", "Cause", "event_matches", "parse_attribution"]
 
 UNEXPLAINED = "unexplained"
+MAX_CAUSES = 31
 _CAUSE_KEYS = {
     "name",
     "label",
@@ -52,6 +54,8 @@ _CAUSE_KEYS = {
     "within_events",
     "within",
     "min_count",
+    "in_a_row",
+    "earlier",
     "exit_at",
     "unless_later",
     "exposed_from",
@@ -73,6 +77,8 @@ class Cause:
     within_events: int = 3
     within_s: float = 1800.0
     min_count: int = 1  # evidence rows needed (repetition: two slow pages, three declines)
+    in_a_row: int = 1  # this row and the ones of its events before it meet `where`
+    earlier: tuple[EarlierValue, ...] = ()  # values of earlier rows `where` reads
     exit_at: tuple[int, ...] | None = None
     exit_events: tuple[str, ...] = ()  # exit_at names that are no step: the last event
     unless_events: tuple[str, ...] = ()
@@ -91,17 +97,23 @@ class Cause:
         return bool(self.unless_events) or self.unless_where is not None
 
     @property
+    def contextual(self) -> bool:
+        """Its ``where`` needs the row's session (earlier values, ``in_a_row``): it is
+        decided after the sort (:func:`funnel.causes.context.session_context`)."""
+        return bool(self.earlier) or self.in_a_row > 1
+
+    @property
     def specificity(self) -> int:
         """How many tests beyond the event name its evidence passes (``where``, ``exit_at``,
-        ``unless_later``, ``min_count`` above 1): between two causes equally close to an
-        exit, the one whose evidence had to pass more is the less likely to be incidental
-        (docs/causes.md).
+        ``unless_later``, ``min_count`` or ``in_a_row`` above 1): between two causes equally
+        close to an exit, the one whose evidence had to pass more is the less likely to be
+        incidental (docs/causes.md).
 
         >>> Cause(name="x", label="x", events=("e",), exit_at=(1,)).specificity
         1
         """
         tests = (self.where is not None) + (self.exit_at is not None) + self.cancellable
-        return tests + (self.min_count > 1)
+        return tests + (self.min_count > 1) + (self.in_a_row > 1)
 
     def columns(self) -> set[str]:
         """Property columns the detector reads or reports."""
@@ -120,6 +132,7 @@ class Cause:
             "within_events": self.within_events,
             "within_s": self.within_s,
             "min_count": self.min_count,
+            "in_a_row": self.in_a_row,
             "exit_at": (
                 [steps[i] for i in self.exit_at] + list(self.exit_events)
                 if self.exit_at is not None
@@ -129,6 +142,8 @@ class Cause:
             "priority": self.priority,
             "show": list(self.show),
         }
+        if self.earlier:
+            out["earlier"] = {e.name: e.to_dict() for e in self.earlier}
         if self.unless_events:
             out["unless_later"] = {
                 "event": list(self.unless_events),
@@ -154,19 +169,6 @@ class AttributionOptions:
 
     def __post_init__(self) -> None:
         name_tuples(self, "drivers")
-
-
-def _events(value: Any, key: str) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
-        raise SpecError(f"{key}: expected an event name or a list of names", hint='"purchase"')
-    for v in items:
-        if "*" in v[:-1]:
-            raise SpecError(
-                f"{key}: {v!r}: '*' may only end a name",
-                hint='"checkout_*" matches every event starting with checkout_; "*" any event',
-            )
-    return tuple(items)
 
 
 def event_matches(event: str, pattern: str) -> bool:
@@ -204,6 +206,9 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
     min_count = raw.get("min_count", 1)
     if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
         raise SpecError(f"{where}min_count: expected a whole number >= 1", hint="e.g. 2")
+    in_a_row = raw.get("in_a_row", 1)
+    if not isinstance(in_a_row, int) or isinstance(in_a_row, bool) or in_a_row < 1:
+        raise SpecError(f"{where}in_a_row: expected a whole number >= 1", hint="e.g. 2")
     priority = raw.get("priority", 100)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise SpecError(f"{where}priority: expected a whole number", hint="lower wins ties")
@@ -249,18 +254,30 @@ def _cause(raw: Mapping[str, Any], where: str, steps, step_events, builtin: bool
     if not isinstance(show, list) or not all(isinstance(s, str) for s in show):
         raise SpecError(f"{where}show: expected a list of column names", hint='["shipping"]')
     flt = parse_filter(raw["where"], key=f"{where}where") if "where" in raw else None
+    earlier = parse_earlier(raw["earlier"], where) if "earlier" in raw else ()
+    if earlier:
+        reads = flt.expression().meta.root_names() if flt else []
+        for e in earlier:
+            if e.name not in reads:
+                raise SpecError(
+                    f"{where}earlier.{e.name}: the cause's where does not read it",
+                    hint=f'compare with it in where, e.g. "value > 1.2 * {e.name}"',
+                )
+        flt = replace(flt, earlier=tuple((e.name, e.column) for e in earlier))
     return Cause(
         name=name.strip(),
         label=str(raw.get("label", name)),
-        events=_events(raw["event"], f"{where}event"),
+        events=event_names(raw["event"], f"{where}event"),
         where=flt,
         within_events=n_events,
         min_count=min_count,
+        in_a_row=in_a_row,
+        earlier=earlier,
         within_s=parse_duration(raw.get("within", "30m"), key=f"{where}within"),
         exit_at=exit_at,
         exit_events=exit_events,
         unless_events=(
-            _events(unless["event"], f"{where}unless_later.event") if "event" in unless else ()
+            event_names(unless["event"], f"{where}unless_later.event") if "event" in unless else ()
         ),
         unless_where=(
             parse_filter(unless["where"], key=f"{where}unless_later.where")
@@ -323,6 +340,11 @@ def parse_attribution(
         else:
             causes.append(cause if "priority" in raw else replace(cause, priority=1000 + order))
     names = [c.name for c in causes]
+    if len(causes) > MAX_CAUSES:  # a bit each in the engine's masks (funnel.causes.evidence)
+        raise SpecError(
+            f"causes: {len(causes)} causes, at most {MAX_CAUSES}",
+            hint="remove built-in causes you do not need with [attribution] drop = [...]",
+        )
     if len(set(names)) != len(names):
         raise SpecError("causes: a cause name is used twice", hint="give each cause a unique name")
     drivers = attr.get("drivers", _DRIVERS)
