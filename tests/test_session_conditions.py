@@ -210,3 +210,11 @@ def test_an_earlier_event_that_never_occurs_gets_a_note():
     typo["earlier"] = {"x": {"event": "chekout", "column": "value"}}
     notes = _run([typo], rows).notes
     assert any("earlier.x: event 'chekout' never occurs" in n and "'checkout'" in n for n in notes)
+
+
+def test_at_most_31_causes():
+    many = [{"name": f"c{i}", "event": "view"} for i in range(32)]
+    data = {"steps": STEPS, "attribution": {"builtin": False}, "causes": many}
+    with pytest.raises(SpecError, match="32 causes, at most 31"):
+        funnel.FunnelSpec.from_dict(data)
+    funnel.FunnelSpec.from_dict(data | {"causes": many[:31]})
