@@ -68,11 +68,11 @@ def after_exit_columns(
     n = rows.height
     sid, user, ts = rows["_sid"], rows["_user_no"], rows["timestamp"]
     exit_row = units["_exit_row"]
-    # the first row of every session, by session number (dense 1..S, consecutive per user)
-    starts = pl.arg_where(sid != sid.shift(1, fill_value=-1), eager=True).cast(pl.Int64)
+    # the first row of every session (the row after a session's last), by session number
+    ends = pl.arg_where(rows["_last"], eager=True).cast(pl.Int64)
+    starts = pl.concat([pl.Series([0], dtype=pl.Int64), ends.head(-1) + 1]) if n else ends
     first_row = sid_lookup(n_sessions, sid.gather(starts), starts)
-    index = pl.int_range(n, dtype=pl.Int64, eager=True)
-    next_buy = pl.select(pl.when(rows["_buy"]).then(index).backward_fill()).to_series()
+    buys = pl.arg_where(rows["_buy"], eager=True).cast(pl.Int64)  # rows that buy, in order
     exit_sid = sid.gather(exit_row)
     following = first_row.gather((exit_sid + 1).clip(upper_bound=n_sessions))
     cols = {
@@ -88,7 +88,7 @@ def after_exit_columns(
             cols[f"page{j}"] = rows[page].gather(at).cast(pl.String)
     g = pl.DataFrame(cols)
     nxt = g["next"].fill_null(0)
-    q = next_buy.gather(nxt)
+    q = _first_at_or_after(buys, nxt)  # the first buy from the next session on
     g = g.with_columns(
         next_user=user.gather(nxt),
         visit=ts.gather(nxt),
@@ -112,6 +112,22 @@ def after_exit_columns(
         .then(pl.col("buy"))
         .alias("_bought_at"),
     ).get_columns()
+
+
+def _first_at_or_after(positions: pl.Series, at: pl.Series) -> pl.Series:
+    """Per value of ``at``, the first of the sorted ``positions`` at or after it (null:
+    none).
+
+    >>> _first_at_or_after(pl.Series([2, 5]), pl.Series([0, 3, 5, 6])).to_list()
+    [2, 5, 5, None]
+    """
+    if positions.is_empty():
+        return pl.repeat(None, at.len(), dtype=positions.dtype, eager=True)
+    k = positions.search_sorted(at, side="left")
+    found = positions.gather(k.clip(upper_bound=positions.len() - 1))
+    return found.zip_with(
+        k < positions.len(), pl.repeat(None, at.len(), dtype=found.dtype, eager=True)
+    )
 
 
 def return_flags(horizon_s: float, data_end: object) -> list[pl.Expr]:

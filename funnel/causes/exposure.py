@@ -90,11 +90,14 @@ def exposure_flags(
     ).to_series()
     steps = [f"_at{j}" for j in range(len(spec.steps))]  # gathered once, then read
     at = [pl.col(c) for c in steps]
-    codes = []
+    # the stratum in a column of its own first: read five times below, an expression
+    # would be computed five times (0.3 s instead of 0.07 s for 300k units, 8 causes)
+    strata, codes = [], []
     for i, (c, t) in enumerate(zip(causes, ts, strict=True)):
         seen = pl.col(t)
         reached = pl.max_horizontal([pl.when(a <= seen).then(j) for j, a in enumerate(at)])
-        stratum = pl.max_horizontal(reached, pl.lit(c.exposed_from))
+        strata.append(pl.max_horizontal(reached, pl.lit(c.exposed_from)).alias(f"_s{i}"))
+        stratum = pl.col(f"_s{i}")
         since = pl.coalesce([pl.when(stratum == j).then(a) for j, a in enumerate(at)])
         delay = (seen - since).dt.total_microseconds().clip(lower_bound=0)
         code = stratum * _BINS + delay_bin(delay)
@@ -119,6 +122,7 @@ def exposure_flags(
             pl.lit(units[f"at_{n}"]).gather(unit).alias(c)
             for n, c in zip(spec.step_names, steps, strict=True)
         )
+        .with_columns(strata)
         .select("_unit", *codes)
     )
 
@@ -246,12 +250,19 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     ``units`` carry ``_exposed{i}`` (:func:`exposure_columns`)."""
     if not spec.causes:
         return pl.DataFrame(schema=_EXPOSURE_COLUMNS)
+    # the units grouped once by everything the cells of any cause read (a few thousand
+    # groups for half a million units), then those groups by each cause's cells
+    shared = ["reached", "furthest", "stay", "left"]
     per_unit = _per_unit(units, spec)
+    joint = per_unit.group_by(per_unit.columns).len("n")
     rows = []
     for i, cause in enumerate(spec.causes):
-        keys = [pl.col(f"_exposed{i}").fill_null(-1).cast(pl.Int64).alias("code")]
-        keys += ["reached", "furthest", "stay", "left"]
-        grouped = per_unit.group_by(keys).len("n").sort(["code", "reached", "furthest", "stay"])
+        code = pl.col(f"_exposed{i}").fill_null(-1).cast(pl.Int64).alias("code")
+        grouped = (
+            joint.group_by(code, *shared)
+            .agg(pl.col("n").sum())
+            .sort(["code", "reached", "furthest", "stay"])
+        )
         cells = {c: grouped[c].fill_null(-1).to_numpy().astype(np.int64) for c in grouped.columns}
         named = {"cause": cause.name, "exposed_from": spec.step_names[cause.exposed_from]}
         rows.append(named | _cause_row(cells, cause.exposed_from))
