@@ -156,20 +156,24 @@ def two_by_two_test(a: int, b: int, c: int, d: int) -> tuple[float, bool]:
     >>> round(p, 4), fisher
     (0.0128, True)
     """
-    from scipy.stats import chi2_contingency, fisher_exact
-
     table = np.array([[a, b], [c, d]], dtype=float)
-    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    if (cols == 0).any() or (rows == 0).any():
         return 1.0, False  # nothing to compare
-    result = chi2_contingency(table, correction=False)
-    if (result.expected_freq >= 5).all():
-        return float(result.pvalue), False
+    expected = np.outer(rows, cols) / table.sum()
+    if (expected >= 5).all():
+        # Pearson's statistic; with 1 degree of freedom its tail is erfc(sqrt(x / 2)),
+        # exactly: no scipy import (0.6-0.9 s) for the common case
+        x = float(((table - expected) ** 2 / expected).sum())
+        return math.erfc(math.sqrt(x / 2)), False
+    from scipy.stats import fisher_exact
+
     return float(fisher_exact(table.astype(int)).pvalue), True
 
 
 def adjust_p(p: np.ndarray, method: str = "holm") -> np.ndarray:
     """Adjusted p-values: ``holm`` (family-wise error) or ``bh`` (false discovery rate,
-    scipy's ``false_discovery_control``).
+    Benjamini-Hochberg, as scipy's ``false_discovery_control``).
 
     NaN entries are left out of the family and stay NaN.
 
@@ -185,10 +189,12 @@ def adjust_p(p: np.ndarray, method: str = "holm") -> np.ndarray:
     m = q.size
     if m == 0:
         return out
-    if method == "bh":
-        from scipy.stats import false_discovery_control
-
-        out[ok] = false_discovery_control(q, method="bh")
+    if method == "bh":  # as scipy's false_discovery_control: step-up, capped at 1
+        order = np.argsort(q, kind="stable")
+        ranked = q[order] * (m / np.arange(1, m + 1))
+        back = np.empty(m)
+        back[order] = np.clip(np.minimum.accumulate(ranked[::-1])[::-1], 0, 1)
+        out[ok] = back
         return out
     if method != "holm":
         raise ValueError(f"unknown adjustment {method!r}; use 'holm' or 'bh'")

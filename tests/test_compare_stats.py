@@ -17,6 +17,7 @@ from scipy.stats import (
     rankdata,
 )
 
+from funnel import stats
 from funnel.versions import stats as cs
 from tests.reference_compare import holm
 
@@ -53,6 +54,23 @@ def test_fisher_when_expected_counts_are_small(x1, n1, x0, n0):
     p, test = cs.proportion_test(x1, n1, x0, n0)
     assert test == "fisher"
     assert p == pytest.approx(fisher_exact([[x1, n1 - x1], [x0, n0 - x0]]).pvalue, rel=1e-12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 100_000), min_size=4, max_size=4))
+def test_two_by_two_matches_scipy(cells):
+    """Pearson's chi-square without scipy (the tail of one degree of freedom in closed
+    form) where every expected count is at least 5, scipy's Fisher test otherwise."""
+    a, b, c, d = cells
+    p, fisher = stats.two_by_two_test(a, b, c, d)
+    table = np.array([[a, b], [c, d]])
+    if (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        assert (p, fisher) == (1.0, False)
+        return
+    chi = chi2_contingency(table, correction=False)
+    assert fisher == (chi.expected_freq < 5).any()
+    want = fisher_exact(table).pvalue if fisher else chi.pvalue
+    assert p == pytest.approx(want, rel=1e-9, abs=1e-300)
 
 
 @settings(max_examples=200, deadline=None)
