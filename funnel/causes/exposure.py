@@ -40,7 +40,14 @@ import polars as pl
 from funnel.causes.evidence import cause_bit, gather_by_sid, later_cancels
 from funnel.spec.funnel_spec import FunnelSpec
 
-__all__ = ["delay_bin", "exposure_columns", "exposure_flags", "exposure_notes", "exposure_table"]
+__all__ = [
+    "delay_bin",
+    "exposure_columns",
+    "exposure_flags",
+    "exposure_notes",
+    "exposure_table",
+    "merge_alike",
+]
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20241  # fixed: the intervals are part of the output, the same every run
@@ -197,6 +204,29 @@ def _estimates(counts: np.ndarray, e1: np.ndarray, e0: np.ndarray, left: np.ndar
     return a.sum(axis=-1), np.where(n0 > 0, n1 * rate, a).sum(axis=-1)
 
 
+def merge_alike(
+    n: np.ndarray, e1: np.ndarray, e0: np.ndarray, left: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cells that every comparison reads alike (the same rows of ``e1`` and ``e0``, the
+    same outcome ``left``) as one cell with the summed count; cells no comparison reads
+    left out. A sum of Poisson counts is Poisson with the summed mean, so the bootstrap
+    draws from the same distribution with fewer draws (a third at 10M events), and every
+    estimate from the counts is unchanged.
+
+    >>> e1 = np.array([[1.0], [1.0], [0.0], [0.0]])
+    >>> e0 = np.array([[0.0], [0.0], [1.0], [0.0]])
+    >>> n_m, *_ = merge_alike(np.array([2.0, 3.0, 4.0, 9.0]), e1, e0, np.zeros(4))
+    >>> n_m.tolist()
+    [4.0, 5.0]
+    """
+    k = e1.shape[1]
+    alike = np.concatenate([e1, e0, left[:, None]], axis=1)
+    read = alike[:, :-1].any(axis=1)
+    merged, inverse = np.unique(alike[read], axis=0, return_inverse=True)
+    n_m = np.bincount(inverse.reshape(-1), weights=n[read], minlength=len(merged))
+    return n_m, merged[:, :k], merged[:, k : 2 * k], merged[:, -1]
+
+
 def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
     """The exposure row of one cause from its cells (code, reached, furthest, stay, left,
     n)."""
@@ -218,10 +248,12 @@ def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
     e1, e0 = _comparisons(cells, first)
     observed, expected = _estimates(n, e1, e0, left[:, None])
     # the Poisson bootstrap: each cell's count drawn around its own (one vectorised draw,
-    # ~20x faster than a multinomial one; the same distribution for many units)
+    # ~20x faster than a multinomial one; the same distribution for many units), cells
+    # read alike drawn as one
+    n_m, e1_m, e0_m, left_m = merge_alike(n, e1, e0, left)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
-    draws = rng.poisson(n, size=(BOOTSTRAP_RESAMPLES, n.size)).astype(float)
-    obs_b, exp_b = _estimates(draws, e1, e0, left[:, None])
+    draws = rng.poisson(n_m, size=(BOOTSTRAP_RESAMPLES, n_m.size)).astype(float)
+    obs_b, exp_b = _estimates(draws, e1_m, e0_m, left_m[:, None])
     excess_b = obs_b - exp_b
     ratio_b = np.divide(obs_b, exp_b, out=np.full_like(obs_b, np.inf), where=exp_b > 0)
     sd = float(excess_b.std(ddof=1))
