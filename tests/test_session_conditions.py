@@ -140,6 +140,13 @@ def test_costs_that_rose_after_checkout_began_by_hand():
     assert causes == {"a": "rose", "b": "unexplained", "c": "unexplained", "d": "rose"}
     shown = dict(result.causes.evidence.select("user_id", "evidence").iter_rows())
     assert shown == {"a": "value=80.0, at_checkout=50.0", "d": "value=80.0, at_checkout=40.0"}
+    # a cause without earlier values beside it: its evidence shows only its own columns
+    oops = {"name": "oops", "event": "oops", "where": "value > 0"}
+    rows_b = _session("e", [("cart", 50.0), ("checkout", 50.0), ("oops", 52.0)])
+    shown = dict(
+        _run([rose, oops], rows + rows_b).causes.evidence.select("user_id", "evidence").iter_rows()
+    )
+    assert shown["e"] == "value=52.0" and shown["a"] == "value=80.0, at_checkout=50.0"
     last = dict(
         rose, earlier={"at_checkout": {"event": "checkout", "column": "value", "take": "last"}}
     )

@@ -103,7 +103,10 @@ def session_context(
     decided = sum(1 << i for i, _ in contextual)
     cm = (pl.col("_cm") & ~pl.lit(decided, pl.Int64)) | pl.sum_horizontal(bits).cast(pl.Int64)
     texts = [pl.col(f"_t{i}") for i, c in contextual if c.earlier]
-    text = pl.concat_str(texts, separator=", ", ignore_nulls=True) if texts else pl.lit(None)
+    text = pl.lit(None)
+    if texts:  # null, not "", where no cause compared earlier values on the row
+        joined = pl.concat_str(texts, separator=", ", ignore_nulls=True)
+        text = pl.when(pl.any_horizontal(t.is_not_null() for t in texts)).then(joined)
     got = plan.select(cm, text.cast(pl.String).alias("_earlier")).collect(engine="in-memory")
     shown = pl.DataFrame([placed["_read"], got["_earlier"]]).drop_nulls("_earlier")
     return placed.with_columns(got["_cm"]), shown.sort("_read")
