@@ -49,22 +49,19 @@ def named(event: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
     return out
 
 
-_NONE = pl.DataFrame(schema={"_read": pl.get_index_type(), "_earlier": pl.String})
-
-
 def session_context(
     placed: pl.DataFrame, details: pl.DataFrame, spec: FunnelSpec, names: set[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``placed`` (:func:`funnel.causes.evidence.place_rows`, collected) with the bits of
     the causes decided on the session (:attr:`funnel.spec.taxonomy.Cause.contextual`)
-    cleared where their condition does not hold, and the earlier values the evidence rows
-    compared with (``_read``, ``_earlier`` as text, by read position). ``details``: the
-    cause rows aside (:func:`funnel.causes.evidence.cause_rows`, by read position);
+    cleared where their condition does not hold, and ``details`` (the cause rows aside,
+    :func:`funnel.causes.evidence.cause_rows`, by read position) with ``_earlier``: the
+    earlier values each row compared with, as text, where it is evidence of such a cause.
     ``names``: the data's columns. Eager: frames in, frames out.
     """
     contextual = [(i, c) for i, c in enumerate(spec.causes) if c.contextual]
     if not contextual or placed.height == 0:
-        return placed, _NONE
+        return placed, details
     # the row's own columns, under their own names, beside the session and the event
     at = details["_read"].search_sorted(placed["_read"])
     own = {col: details[f"_s{j}"].gather(at) for j, col in enumerate(aside_columns(spec, names))}
@@ -108,8 +105,9 @@ def session_context(
         joined = pl.concat_str(texts, separator=", ", ignore_nulls=True)
         text = pl.when(pl.any_horizontal(t.is_not_null() for t in texts)).then(joined)
     got = plan.select(cm, text.cast(pl.String).alias("_earlier")).collect(engine="in-memory")
-    shown = pl.DataFrame([placed["_read"], got["_earlier"]]).drop_nulls("_earlier")
-    return placed.with_columns(got["_cm"]), shown.sort("_read")
+    earlier = pl.repeat(None, details.height, dtype=pl.String, eager=True).alias("_earlier")
+    earlier = earlier.scatter(at, got["_earlier"])  # every placed row is a row of details
+    return placed.with_columns(got["_cm"]), details.with_columns(earlier)
 
 
 def _shown(earlier: tuple[EarlierValue, ...], hit: str) -> pl.Expr:

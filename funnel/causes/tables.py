@@ -176,25 +176,23 @@ def _evidence_table(
     evidence: pl.DataFrame,
     units: pl.DataFrame,
     details: pl.DataFrame,
-    earlier: pl.DataFrame,
     spec: FunnelSpec,
     names: set[str],
     n_sessions: int,
 ) -> pl.DataFrame:
     """The evidence as users read it: the unit's keys (gathered by exit session), the
-    ``show`` properties (gathered from ``details``, sorted by read position ``_read``) and
-    the earlier values compared with (from ``earlier``, by ``_read`` too)."""
+    ``show`` properties and the earlier values compared with (``_earlier``, when a cause
+    has them; gathered from ``details``, sorted by read position ``_read``)."""
     unit_at = sid_lookup(n_sessions, units["_exit_sid"], units["_unit"])
     unit = pl.lit(unit_at).gather(pl.col("_exit_sid"))
     # every evidence row is a cause row: its read position is in details
     at = details["_read"].search_sorted(evidence["_read"])
     shown = [c for c in details.columns if c != "_read"]
-    # the earlier values: only some rows have them; the position found must be the row's
-    then = pl.repeat(None, evidence.height, dtype=pl.String, eager=True)
-    if earlier.height:
-        near = earlier["_read"].search_sorted(evidence["_read"]).clip(0, earlier.height - 1)
-        hit = earlier["_read"].gather(near) == evidence["_read"]
-        then = earlier["_earlier"].gather(near).zip_with(hit, then)
+    detail = pl.col("_detail")
+    if "_earlier" in shown:  # the earlier values the row compared with, after its own
+        then = pl.col("_earlier")
+        both = pl.concat_str(detail, then, separator=", ", ignore_nulls=True)
+        detail = pl.when(then.is_null()).then(detail).otherwise(both)
     return (
         evidence.lazy()
         .with_columns(
@@ -202,12 +200,6 @@ def _evidence_table(
             *[pl.lit(details[c]).gather(pl.lit(at)) for c in shown],
         )
         .with_columns(evidence_text(spec, names))
-        .with_columns(
-            pl.when(pl.lit(then).is_null())
-            .then(pl.col("_detail"))
-            .otherwise(pl.concat_str("_detail", pl.lit(then), separator=", ", ignore_nulls=True))
-            .alias("_detail")
-        )
         .select(
             "user_id",
             "session_id",
@@ -217,7 +209,7 @@ def _evidence_table(
             "timestamp",
             "events_before_exit",
             "seconds_before_exit",
-            pl.col("_detail").alias("evidence"),
+            detail.alias("evidence"),
             "n_evidence",
         )
         .sort("session_id", "user_id", "events_before_exit", "cause")
@@ -260,7 +252,7 @@ def attribute_units(
     drivers = [c for c in spec.attribution.drivers if c in names]
     units = units.with_row_index("_unit").with_columns(pl.col("_unit").cast(pl.Int64))
     unit_of_sid = unit_lookup(units, n_sessions)
-    placed, earlier = session_context(placed, details, spec, names)  # on the session
+    placed, details = session_context(placed, details, spec, names)  # on the session
     # each plan on the engine measured faster for it (sorts: in memory; the rest streaming;
     # side by side in one collect_all was no faster on two cores)
     last_event = None
@@ -284,7 +276,7 @@ def attribute_units(
         *exposure_columns(units, flags, len(spec.causes)),
         *after_exit_columns(rows, units, n_sessions, page),
     )
-    evidence = _evidence_table(evidence, units, details, earlier, spec, names, n_sessions)
+    evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
 
 
