@@ -13,6 +13,7 @@ import polars as pl
 
 from funnel.errors import closest
 from funnel.spec.funnel_spec import FunnelSpec
+from funnel.spec.taxonomy import event_matches
 
 __all__ = ["data_notes", "outside_sessions"]
 
@@ -27,7 +28,7 @@ def _missing(
         if event in known:
             continue
         if patterns and event.endswith("*"):
-            if any(k.startswith(event[:-1]) for k in known):
+            if any(event_matches(k, event) for k in known):
                 continue
             notes.append(f"{what}: no event in the data starts with '{event[:-1]}'{then}")
             continue
