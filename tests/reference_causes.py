@@ -134,6 +134,25 @@ def _first_exposure(u: dict, c: Cause, spec: FunnelSpec) -> dt.datetime | None:
     return live[c.min_count - 1] if len(live) >= c.min_count else None
 
 
+def _met_without_problem(u: dict, c: Cause, spec: FunnelSpec, left_at: dt.datetime) -> set:
+    """The steps in which the unit had a row of ``c``'s events that is not evidence-shaped,
+    between its entry and ``left_at``: the furthest step reached at that row, from the
+    cause's exposed_from on."""
+    rows, names = u["_group"], spec.step_names
+    session = [(r["user_id"], r.get("_given"), r["_start"]) for r in rows]
+    steps = set()
+    for i, r in enumerate(rows):
+        t = r["timestamp"]
+        if not _named(r["event"], c.events) or _shaped(rows, i, c, session):
+            continue
+        if not u["entered_at"] <= t <= left_at:
+            continue
+        reached = [j for j, n in enumerate(names) if u[f"at_{n}"] is not None and u[f"at_{n}"] <= t]
+        if reached and max(reached) >= c.exposed_from:
+            steps.add(max(reached))
+    return steps
+
+
 def exposure(
     units: list[dict], spec: FunnelSpec, decided: dict[str, dt.datetime | None]
 ) -> dict[str, tuple[int, int, int, int, float | None]]:
@@ -145,6 +164,12 @@ def exposure(
     out = {}
     for c in spec.causes:
         pop = [u for u in units if u[f"at_{names[c.exposed_from]}"] is not None]
+        met = {}  # session_id -> steps where it met the cause's event without the problem
+        for u in pop:
+            cut = u[f"at_{names[-1]}"] if u["converted"] else u["last_event_at"]
+            met[u["session_id"]] = _met_without_problem(
+                u, c, spec, decided.get(u["session_id"]) or cut
+            )
         exposed, unexposed = [], []
         for u in pop:
             t = _first_exposure(u, c, spec)
@@ -158,9 +183,11 @@ def exposure(
         expected = 0.0
         for u, s, b in exposed:
             peers = []
-            for v in unexposed:
+            there = [v for v in unexposed if v[f"at_{names[s]}"] is not None]
+            matching = any(s in met[v["session_id"]] for v in there)
+            for v in there:
                 reached = [j for j, n in enumerate(names) if v[f"at_{n}"] is not None]
-                if s not in reached:
+                if matching and s not in met[v["session_id"]]:
                     continue
                 f = max(reached)
                 left_at = decided.get(v["session_id"]) or v["last_event_at"]

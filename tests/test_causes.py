@@ -112,7 +112,7 @@ def test_excess_abandonment_of_surprise_costs_covers_the_planted_effect(sample):
 # planted causes whose excess interval covers the planted number on sample_events/ (the
 # figures: docs/causes.md)
 COVERED = ["surprise_costs", "forced_registration", "payment_failure", "payment_options",
-           "delivery", "technical_error"]  # fmt: skip
+           "delivery", "technical_error", "slow_site"]  # fmt: skip
 
 
 def test_excess_abandonment_covers_what_each_planted_cause_made_shoppers_abandon(sample):
@@ -121,12 +121,11 @@ def test_excess_abandonment_covers_what_each_planted_cause_made_shoppers_abandon
     abandonments the cause made among those who met it are the ``would_buy`` count:
     exactly what the excess estimates.
 
-    The landmark comparison is not free of bias where causes follow one another within a
-    step in a fixed order (docs/causes.md): on this sample it over-estimates the coupon
-    failure (the first problem of the checkout step: units still there as long after the
-    step are further along, past problems the coupon shoppers have yet to meet) and
-    under-estimates the slow pages (met after the login wall, at about the same time as
-    other shoppers meet it). Those two are held to within 50%, the rest to their interval.
+    On this sample the coupon failure's interval misses (51 [38, 64] against 35): the
+    comparison by time is not free of bias for the first problem of a step, met about as
+    long after reaching it as other shoppers meet later ones (docs/causes.md; over eight
+    simulated samples, tests/test_excess_validation.py, it covers six times of eight).
+    It is held to within 50%, the rest to their interval.
     """
     result, truth = sample
     planted = dict(

@@ -49,16 +49,27 @@ SPEC = funnel.FunnelSpec.from_dict(
     {"steps": STEPS, "attribution": {"builtin": False, "min_units": 1}, "causes": CAUSES}
 )
 
-rows_strategy = st.fixed_dictionaries(
-    {
-        "user_id": st.sampled_from(["u1"] * 3 + ["u2"] * 2 + ["u3"]),
-        "gap_s": st.sampled_from([0, 0, 10, 60, 60, 300, 1801]),  # ties and session breaks
-        "event": st.sampled_from(["NEXT"] * 4 + ["view"] * 4 + ["clear"] * 3),
-        "cart": st.sampled_from(["A", "B", None]),
-        "value": st.one_of(st.none(), st.integers(0, 3)),
-        "session_id": st.none(),
-        "bad": st.none(),
-    }
+
+def log_rows(users: list[str], gaps: list[int], events: list[str]) -> st.SearchStrategy:
+    """Rows for :func:`tests.test_engine_vs_reference._make_rows`: no bad rows, no given
+    session ids, a cart and a value that may be missing."""
+    return st.fixed_dictionaries(
+        {
+            "user_id": st.sampled_from(users),
+            "gap_s": st.sampled_from(gaps),
+            "event": st.sampled_from(events),
+            "cart": st.sampled_from(["A", "B", None]),
+            "value": st.one_of(st.none(), st.integers(0, 3)),
+            "session_id": st.none(),
+            "bad": st.none(),
+        }
+    )
+
+
+rows_strategy = log_rows(  # ties and session breaks
+    ["u1"] * 3 + ["u2"] * 2 + ["u3"],
+    [0, 0, 10, 60, 60, 300, 1801],
+    ["NEXT"] * 4 + ["view"] * 4 + ["clear"] * 3,
 )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "attribute",
     "cause_bit",
     "cause_rows",
+    "event_bits",
     "evidence_text",
     "gather_by_sid",
     "int_type_for",
@@ -72,7 +73,7 @@ def int_type_for(largest: int, *, signed: bool) -> type[pl.DataType]:
     return next(t for t, w in zip(types, widths, strict=True) if largest < 1 << (w - signed))
 
 
-def _event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
+def event_bits(by_event: dict[str, int], default: int) -> pl.Expr:
     """The bits each row's event allows: ``by_event`` by name, ``default`` for other names.
 
     A gather from a small array indexed by categorical code, not a hash lookup of text per
@@ -131,7 +132,7 @@ def row_flags(spec: FunnelSpec, names: set[str]) -> list[pl.Expr]:
         else pl.when(where.to_polars()).then(pl.lit(bit, pl.Int64)).otherwise(0)
         for where, bit in conditions
     )
-    bits = _event_bits(by_event, any_event)
+    bits = event_bits(by_event, any_event)
     text = pl.col("event").cast(pl.String)
     for prefix, bit in sorted(prefixes.items()):  # a text test per row: only when asked
         bits = bits | pl.when(text.str.starts_with(prefix)).then(bit).otherwise(0)

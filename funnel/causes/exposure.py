@@ -134,13 +134,17 @@ def exposure_flags(
     )
 
 
-def exposure_columns(units: pl.DataFrame, flags: pl.DataFrame, n_causes: int) -> list[pl.Series]:
+def exposure_columns(
+    units: pl.DataFrame, flags: pl.DataFrame, n_causes: int, name: str = "_exposed"
+) -> list[pl.Series]:
     """``_exposed{i}`` per row of ``units`` from :func:`exposure_flags` (a scatter by unit
-    number ``_unit``, no join), null for units not exposed."""
+    number ``_unit``, no join), null for units not exposed; likewise ``_matched{i}`` from
+    :func:`funnel.causes.matched.matched_flags` (``name="_matched"``)."""
     out = []
     for i in range(n_causes):
-        col = pl.repeat(None, units.height, dtype=pl.Int16, eager=True).alias(f"_exposed{i}")
-        out.append(col.scatter(flags["_unit"], flags[f"_exposed{i}"]) if flags.height else col)
+        kind = flags.schema.get(f"{name}{i}", pl.Int16)
+        col = pl.repeat(None, units.height, dtype=kind, eager=True).alias(f"{name}{i}")
+        out.append(col.scatter(flags["_unit"], flags[f"{name}{i}"]) if flags.height else col)
     return out
 
 
@@ -174,6 +178,7 @@ def _per_unit(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     stay = left_at - pl.coalesce(at[::-1])
     return units.select(
         pl.col("^_exposed\\d+$"),
+        pl.col("^_matched\\d+$").fill_null(0),
         pl.sum_horizontal(
             [a.is_not_null().cast(pl.Int64) * (1 << j) for j, a in enumerate(at)]
         ).alias("reached"),
@@ -185,15 +190,21 @@ def _per_unit(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
 
 def _comparisons(cells: dict[str, np.ndarray], first: int) -> tuple[np.ndarray, np.ndarray]:
     """Indicator matrices (cells x comparisons) of exposed cells and of their comparison
-    cells, one comparison per (stratum, delay bin) of the exposed."""
-    code, reached = cells["code"], cells["reached"]
+    cells, one comparison per (stratum, delay bin) of the exposed: unexposed units that
+    reached the stratum, still there at the delay, and that met the cause's event without
+    the problem in that step if any unexposed unit there did (:mod:`funnel.causes.matched`)."""
+    code, reached, matched = cells["code"], cells["reached"], cells["matched"]
     in_pop = ((reached >> first) & 1) == 1
     exposed = in_pop & (code >= 0)
     keys = np.unique(code[exposed])
     stratum, delay = keys // _BINS, keys % _BINS
     e1 = exposed[:, None] & (code[:, None] == keys)
     still_there = (cells["furthest"][:, None] > stratum) | (cells["stay"][:, None] >= delay)
-    e0 = (in_pop & (code < 0))[:, None] & (((reached[:, None] >> stratum) & 1) == 1) & still_there
+    there = (in_pop & (code < 0))[:, None] & (((reached[:, None] >> stratum) & 1) == 1)
+    met = ((matched[:, None] >> stratum) & 1) == 1
+    # a step where no unexposed unit met the event without the problem: no match asked
+    met |= ~((there & met & (cells["n"][:, None] > 0)).any(axis=0))
+    e0 = there & still_there & met
     return e1.astype(float), e0.astype(float)
 
 
@@ -290,10 +301,11 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     rows = []
     for i, cause in enumerate(spec.causes):
         code = pl.col(f"_exposed{i}").fill_null(-1).cast(pl.Int64).alias("code")
+        matched = pl.col(f"_matched{i}").alias("matched")
         grouped = (
-            joint.group_by(code, *shared)
+            joint.group_by(code, matched, *shared)
             .agg(pl.col("n").sum())
-            .sort(["code", "reached", "furthest", "stay"])
+            .sort(["code", "matched", "reached", "furthest", "stay"])
         )
         cells = {c: grouped[c].fill_null(-1).to_numpy().astype(np.int64) for c in grouped.columns}
         named = {"cause": cause.name, "exposed_from": spec.step_names[cause.exposed_from]}

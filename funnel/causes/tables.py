@@ -24,6 +24,7 @@ from funnel.causes.evidence import (
     unit_lookup,
 )
 from funnel.causes.exposure import exposure_columns, exposure_flags, exposure_table
+from funnel.causes.matched import matched_flags
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED
 from funnel.stats import exact_mean, exact_sum, wilson_exprs
@@ -151,10 +152,10 @@ def attribution_rows(
     ]
 
 
-def _unit_causes(per_unit: pl.DataFrame, values: pl.DataFrame, n_sessions: int) -> list[pl.Expr]:
+def _unit_causes(per_unit: pl.DataFrame, n_sessions: int) -> list[pl.Expr]:
     """``primary_cause``, ``causes`` and ``_decided_at`` (when the primary cause's evidence
-    happened) of abandoned units (``unexplained``, "" and null without evidence) and every
-    unit's ``cart_value``: gathers by exit session, no join."""
+    happened) of abandoned units (``unexplained``, "" and null without evidence): gathers
+    by exit session, no join."""
     exit_sid = pl.col("_exit_sid")
     n = per_unit.height
     row = sid_lookup(n_sessions, per_unit["_exit_sid"], pl.int_range(n, eager=True))
@@ -163,12 +164,10 @@ def _unit_causes(per_unit: pl.DataFrame, values: pl.DataFrame, n_sessions: int) 
     extra = {"_exit_sid": [None], "primary_cause": [UNEXPLAINED], "causes": [""]}
     extra["_decided_at"] = [None]
     found = per_unit.vstack(pl.DataFrame(extra, schema=per_unit.schema))
-    cart = sid_lookup(n_sessions, values["_sid"], values["cart_value"])
     return [
         pl.lit(found["primary_cause"]).gather(at).alias("primary_cause"),
         pl.lit(found["causes"]).gather(at).alias("causes"),
         pl.lit(found["_decided_at"]).gather(at).alias("_decided_at"),
-        pl.lit(cart).gather(exit_sid).alias("cart_value"),
     ]
 
 
@@ -262,18 +261,23 @@ def attribute_units(
     evidence = attribute(placed.lazy(), units, spec, n_sessions, last_event).collect(
         engine="in-memory"
     )
-    values, flags, counts = pl.collect_all(
+    units = units.with_columns(_unit_causes(primary_causes(evidence), n_sessions))
+    values, flags, matched, counts = pl.collect_all(
         [
             unit_values(rows.lazy(), value),
             exposure_flags(placed.lazy(), units, spec, unit_of_sid),
+            matched_flags(rows, placed, units, spec, unit_of_sid),
             feature_counts(rows, units, spec, drivers, unit_of_sid),
         ],
         engine="streaming",
     )
     page = spec.attribution.page if spec.attribution.page in names else None
+    n = len(spec.causes)
+    cart = sid_lookup(n_sessions, values["_sid"], values["cart_value"])
     units = units.with_columns(
-        *_unit_causes(primary_causes(evidence), values, n_sessions),
-        *exposure_columns(units, flags, len(spec.causes)),
+        pl.lit(cart).gather(pl.col("_exit_sid")).alias("cart_value"),
+        *exposure_columns(units, flags, n),
+        *exposure_columns(units, matched, n, name="_matched"),
         *after_exit_columns(rows, units, n_sessions, page),
     )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)

@@ -42,9 +42,9 @@ RESERVED = frozenset(
     "_pany _pe _pos _priority _read _reject _se _seen _session_end _session_start _sid "
     "_step_total _stepidx _t_entry _timestamp_raw _uh _unit _units _user _v _value _vs "
     "_bad _before _blank _cum _end _fields _inside _line _malformed _ok _row _seps _start "
-    "_text _decided_at _exit_row _specific _min_count".split()
+    "_text _decided_at _exit_row _specific _min_count _ci _step _bits".split()
 )
-_RESERVED_NUMBERED = re.compile(r"^_(c|e|l|m|n|p|r|s|t|ts|x|exposed|exit_end|exit_sid)\d+$")
+_RESERVED_NUMBERED = re.compile(r"^_(c|e|l|m|n|p|r|s|t|ts|x|exposed|matched|exit_end|exit_sid)\d+$")
 
 # columns of the per-session table (FunnelResult.units) beside the --by columns
 RESULT_COLUMNS = frozenset(
