@@ -153,14 +153,48 @@ def _met_without_problem(u: dict, c: Cause, spec: FunnelSpec, left_at: dt.dateti
     return steps
 
 
+def _exposure_at(u: dict, c: Cause, spec: FunnelSpec) -> tuple[int, int] | None:
+    """(stratum, delay bin) of the unit's exposure to ``c``, None when not exposed."""
+    t = _first_exposure(u, c, spec)
+    if t is None:
+        return None
+    names = spec.step_names
+    reached = [j for j, n in enumerate(names) if u[f"at_{n}"] is not None]
+    s = max([c.exposed_from] + [j for j in reached if u[f"at_{names[j]}"] <= t])
+    if u[f"at_{names[s]}"] is None:  # it never reached exposed_from: no exposure code
+        return None
+    return s, _bin(max(0, (t - u[f"at_{names[s]}"]) / dt.timedelta(microseconds=1)))
+
+
+def _orders(units: list[dict], spec: FunnelSpec) -> dict[tuple[int, str, str], int]:
+    """(step, j, k) -> +1 when, among units exposed to both causes in that step, j's
+    exposure came in a later delay bin than k's more often than in an earlier one; -1 the
+    other way; absent when neither."""
+    tally: dict[tuple[int, str, str], int] = {}
+    for u in units:
+        seen = {c.name: _exposure_at(u, c, spec) for c in spec.causes}
+        for j, ej in seen.items():
+            for k, ek in seen.items():
+                if j != k and ej and ek and ej[0] == ek[0] and ej[1] != ek[1]:
+                    key = (ej[0], j, k)
+                    tally[key] = tally.get(key, 0) + (1 if ej[1] > ek[1] else -1)
+    return {key: (v > 0) - (v < 0) for key, v in tally.items() if v}
+
+
 def exposure(
-    units: list[dict], spec: FunnelSpec, decided: dict[str, dt.datetime | None]
+    units: list[dict],
+    spec: FunnelSpec,
+    decided: dict[str, dt.datetime | None],
+    primary: dict[str, str],
 ) -> dict[str, tuple[int, int, int, int, float | None]]:
     """cause -> (exposed, exposed abandoned, unexposed, unexposed abandoned, expected
     abandoned), among units that reached the cause's exposed_from step. ``decided``:
-    session_id -> when the unit's primary cause's evidence happened (abandoned units)."""
+    session_id -> when the unit's primary cause's evidence happened (abandoned units);
+    ``primary``: session_id -> the primary cause (abandoned units)."""
     names = spec.step_names
     micros = dt.timedelta(microseconds=1)
+    by_name = {c.name: c for c in spec.causes}
+    orders = _orders(units, spec)
     out = {}
     for c in spec.causes:
         pop = [u for u in units if u[f"at_{names[c.exposed_from]}"] is not None]
@@ -172,14 +206,11 @@ def exposure(
             )
         exposed, unexposed = [], []
         for u in pop:
-            t = _first_exposure(u, c, spec)
-            if t is None:
+            at = _exposure_at(u, c, spec)
+            if at is None:
                 unexposed.append(u)
-                continue
-            reached = [j for j, n in enumerate(names) if u[f"at_{n}"] is not None]
-            s = max([c.exposed_from] + [j for j in reached if u[f"at_{names[j]}"] <= t])
-            delay = max(0, (t - u[f"at_{names[s]}"]) / micros)
-            exposed.append((u, s, _bin(delay)))
+            else:
+                exposed.append((u, *at))
         expected = 0.0
         for u, s, b in exposed:
             peers = []
@@ -190,8 +221,17 @@ def exposure(
                 if matching and s not in met[v["session_id"]]:
                     continue
                 f = max(reached)
+                if f > s:
+                    peers.append(v)
+                    continue
+                # left in this step for another cause: was it past this one's point?
+                other = by_name.get(primary.get(v["session_id"], ""))
+                own = _exposure_at(v, other, spec) if other else None
+                order = orders.get((s, other.name, c.name), 0) if own and own[0] == s else 0
                 left_at = decided.get(v["session_id"]) or v["last_event_at"]
-                if f > s or _bin((left_at - v[f"at_{names[f]}"]) / micros) >= b:
+                if order > 0 or (
+                    order == 0 and _bin((left_at - v[f"at_{names[f]}"]) / micros) >= b
+                ):
                     peers.append(v)
             if peers:
                 expected += sum(not v["converted"] for v in peers) / len(peers)

@@ -96,7 +96,8 @@ def test_session_conditions_match_reference(raw, dup_idx, seed):
     }
     assert ev == {(s, c): v for s, e in expected.items() for c, v in e["evidence"].items()}
     decided = {sid: e["decided_at"] for sid, e in expected.items()}
-    want = refc.exposure(units, SPEC, decided)
+    primary = {sid: e["primary_cause"] for sid, e in expected.items()}
+    want = refc.exposure(units, SPEC, decided, primary)
     exposure = {
         r["cause"]: (r["exposed"], r["exposed_abandoned"], r["unexposed"], r["unexposed_abandoned"])
         for r in result.causes.exposure.iter_rows(named=True)

@@ -13,7 +13,11 @@ the exposure.
 units that reached the same step and were still there as long after reaching it (they went
 further, or left later than the delay). Shoppers who left before the exposure could have
 happened to them do not count: they would make the comparison rate too high (another cause
-earlier in the same step, say). Then
+earlier in the same step, say). Two refinements place shoppers better than time can:
+where the cause's events also occur without the problem, only units that had such a row in
+the step compare (:mod:`funnel.causes.matched`); and a unit that left in the step for
+another cause was still there when that cause usually comes later in the step, not when it
+usually comes earlier (:func:`problem_order`, read from units exposed to both). Then
 
 * ``expected_abandoned``: the sum, over exposed units, of the abandonment rate of their
   comparison units (an exposed unit without any adds its own outcome: no excess);
@@ -171,8 +175,14 @@ _EXPOSURE_COLUMNS = {
 
 def _per_unit(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per unit: the steps reached (bit mask), the furthest, how long it stayed there (delay
-    bin, from reaching it to its last event) and whether it abandoned."""
+    bin, from reaching it to its last event), whether it abandoned, and its primary cause
+    (index, -1 for none) with its exposure code to it (-1 for none)."""
     at = [pl.col(f"at_{n}") for n in spec.step_names]
+    names = [c.name for c in spec.causes]
+    primary = pl.col("primary_cause").replace_strict(
+        names, list(range(len(names))), default=-1, return_dtype=pl.Int64
+    )
+    own = [pl.when(pl.col("pc") == j).then(pl.col(f"_exposed{j}")) for j in range(len(names))]
     furthest = pl.max_horizontal([pl.when(a.is_not_null()).then(j) for j, a in enumerate(at)])
     left_at = pl.coalesce("_decided_at", "last_event_at")  # the reason it left, or its end
     stay = left_at - pl.coalesce(at[::-1])
@@ -185,21 +195,57 @@ def _per_unit(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         furthest.alias("furthest"),
         delay_bin(stay.dt.total_microseconds()).alias("stay"),
         (~pl.col("converted")).alias("left"),
-    )
+        primary.fill_null(-1).alias("pc"),
+    ).with_columns(pl.coalesce(own).fill_null(-1).cast(pl.Int64).alias("pc_code"))
 
 
-def _comparisons(cells: dict[str, np.ndarray], first: int) -> tuple[np.ndarray, np.ndarray]:
+def problem_order(joint: pl.DataFrame, n_causes: int, n_steps: int) -> np.ndarray:
+    """``order[s, j, k]``: +1 when, among units exposed to both causes ``j`` and ``k`` in
+    step ``s`` (weighted by ``n``), ``j`` came later more often than earlier (a later delay
+    bin), -1 when earlier more often, 0 when neither (no such unit, or a tie).
+
+    >>> joint = pl.DataFrame({"_exposed0": [130, 131], "_exposed1": [133, None], "n": [3, 1]})
+    >>> problem_order(joint, 2, 2)[1].tolist()  # in step 1, cause 1 comes after cause 0
+    [[0, -1], [1, 0]]
+    """
+    codes = np.stack(
+        [joint[f"_exposed{i}"].fill_null(-1).to_numpy() for i in range(n_causes)], axis=1
+    ).astype(np.int64)
+    n = joint["n"].to_numpy().astype(np.int64)
+    later = np.zeros((n_steps, n_causes, n_causes), dtype=np.int64)
+    for j in range(n_causes):
+        for k in range(n_causes):
+            cj, ck = codes[:, j], codes[:, k]
+            both = (j != k) & (cj >= 0) & (ck >= 0) & (cj // _BINS == ck // _BINS)
+            step = np.where(both, cj // _BINS, 0)
+            sign = np.sign(cj % _BINS - ck % _BINS) * both
+            np.add.at(later[:, j, k], step, sign * n)
+    return np.sign(later)
+
+
+def _comparisons(
+    cells: dict[str, np.ndarray], first: int, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Indicator matrices (cells x comparisons) of exposed cells and of their comparison
     cells, one comparison per (stratum, delay bin) of the exposed: unexposed units that
-    reached the stratum, still there at the delay, and that met the cause's event without
-    the problem in that step if any unexposed unit there did (:mod:`funnel.causes.matched`)."""
+    reached the stratum and were still there at the delay, and that met the cause's event
+    without the problem in that step if any unexposed unit there did
+    (:mod:`funnel.causes.matched`). A unit that left in the stratum for another cause
+    (``pc``, exposed to it there: ``pc_code``) was still there when that cause comes later
+    in that step (``order[s, pc]`` of :func:`problem_order` for this cause: +1), not when
+    it comes earlier (-1); the time it stayed decides otherwise."""
     code, reached, matched = cells["code"], cells["reached"], cells["matched"]
     in_pop = ((reached >> first) & 1) == 1
     exposed = in_pop & (code >= 0)
     keys = np.unique(code[exposed])
     stratum, delay = keys // _BINS, keys % _BINS
     e1 = exposed[:, None] & (code[:, None] == keys)
-    still_there = (cells["furthest"][:, None] > stratum) | (cells["stay"][:, None] >= delay)
+    pc, pc_step = cells["pc"], np.where(cells["pc_code"] >= 0, cells["pc_code"] // _BINS, -1)
+    known = np.where(
+        (pc[:, None] >= 0) & (pc_step[:, None] == stratum), order[stratum[None, :], pc[:, None]], 0
+    )
+    by_time = cells["stay"][:, None] >= delay
+    still_there = (cells["furthest"][:, None] > stratum) | np.where(known != 0, known > 0, by_time)
     there = (in_pop & (code < 0))[:, None] & (((reached[:, None] >> stratum) & 1) == 1)
     met = ((matched[:, None] >> stratum) & 1) == 1
     # a step where no unexposed unit met the event without the problem: no match asked
@@ -231,16 +277,23 @@ def merge_alike(
     [4.0, 5.0]
     """
     k = e1.shape[1]
-    alike = np.concatenate([e1, e0, left[:, None]], axis=1)
+    alike = np.concatenate([e1, e0, left[:, None]], axis=1) != 0
     read = alike[:, :-1].any(axis=1)
-    merged, inverse = np.unique(alike[read], axis=0, return_inverse=True)
+    alike = alike[read]
+    # each cell's row of indicators as a few bytes: one sort of short keys (a row-wise
+    # unique of the float matrix sorted 2k + 1 fields per row: 10x slower)
+    packed = np.ascontiguousarray(np.packbits(alike, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    merged = alike[first].astype(float)
     n_m = np.bincount(inverse.reshape(-1), weights=n[read], minlength=len(merged))
     return n_m, merged[:, :k], merged[:, k : 2 * k], merged[:, -1]
 
 
-def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
-    """The exposure row of one cause from its cells (code, reached, furthest, stay, left,
-    n)."""
+def _cause_row(cells: dict[str, np.ndarray], first: int, order: np.ndarray) -> dict:
+    """The exposure row of one cause from its cells (code, matched, reached, furthest,
+    stay, left, pc, pc_code, n) and ``order[s, j]``: cause ``j`` against this one in step
+    ``s`` (:func:`problem_order`)."""
     n, left, code = cells["n"].astype(float), cells["left"].astype(float), cells["code"]
     in_pop = ((cells["reached"] >> first) & 1) == 1
     exposed, unexposed = n * (in_pop & (code >= 0)), n * (in_pop & (code < 0))
@@ -256,7 +309,7 @@ def _cause_row(cells: dict[str, np.ndarray], first: int) -> dict:
     }
     if not n1 or not a:  # nobody exposed, or only where shoppers bought (notes)
         return row
-    e1, e0 = _comparisons(cells, first)
+    e1, e0 = _comparisons(cells, first, order)
     observed, expected = _estimates(n, e1, e0, left[:, None])
     # the Poisson bootstrap: each cell's count drawn around its own (one vectorised draw,
     # ~20x faster than a multinomial one; the same distribution for many units), cells
@@ -295,9 +348,10 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         return pl.DataFrame(schema=_EXPOSURE_COLUMNS)
     # the units grouped once by everything the cells of any cause read (a few thousand
     # groups for half a million units), then those groups by each cause's cells
-    shared = ["reached", "furthest", "stay", "left"]
+    shared = ["reached", "furthest", "stay", "left", "pc", "pc_code"]
     per_unit = _per_unit(units, spec)
     joint = per_unit.group_by(per_unit.columns).len("n")
+    order = problem_order(joint, len(spec.causes), len(spec.steps))
     rows = []
     for i, cause in enumerate(spec.causes):
         code = pl.col(f"_exposed{i}").fill_null(-1).cast(pl.Int64).alias("code")
@@ -309,7 +363,7 @@ def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
         )
         cells = {c: grouped[c].fill_null(-1).to_numpy().astype(np.int64) for c in grouped.columns}
         named = {"cause": cause.name, "exposed_from": spec.step_names[cause.exposed_from]}
-        rows.append(named | _cause_row(cells, cause.exposed_from))
+        rows.append(named | _cause_row(cells, cause.exposed_from, order[:, :, i]))
     return pl.DataFrame(rows, schema=_EXPOSURE_COLUMNS).sort(
         "excess_abandoned", "cause", descending=[True, False], nulls_last=True
     )
