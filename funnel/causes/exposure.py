@@ -47,6 +47,7 @@ from funnel.spec.funnel_spec import FunnelSpec
 __all__ = [
     "delay_bin",
     "exposure_columns",
+    "exposure_end",
     "exposure_flags",
     "exposure_notes",
     "exposure_table",
@@ -69,6 +70,14 @@ def delay_bin(micros: pl.Expr) -> pl.Expr:
     seconds = micros.cast(pl.Float64) / 1_000_000
     grown = (seconds.log(1.25).floor() + 1).clip(1, _BINS - 1)
     return pl.when(seconds < 1).then(0).otherwise(grown).cast(pl.Int16)
+
+
+def exposure_end(spec: FunnelSpec) -> pl.Expr:
+    """Where a unit's exposure window ends, over the per-unit table: the moment it
+    converted, else the end of its exit session (what a shopper sees after buying made
+    nobody leave)."""
+    last = pl.col(f"at_{spec.step_names[-1]}")
+    return pl.when(pl.col("converted")).then(last).otherwise(pl.col("_exit_end"))
 
 
 def exposure_flags(
@@ -95,10 +104,7 @@ def exposure_flags(
         marked = marked.select("timestamp", *ts, "user_id").join(by_user, on="user_id")
     else:
         marked = marked.select("timestamp", *ts, gather_by_sid(unit_of_sid))
-    last = f"at_{spec.step_names[-1]}"
-    cut = units.select(
-        pl.when(pl.col("converted")).then(pl.col(last)).otherwise(pl.col("_exit_end"))
-    ).to_series()
+    cut = units.select(exposure_end(spec)).to_series()
     steps = [f"_at{j}" for j in range(len(spec.steps))]  # gathered once, then read
     at = [pl.col(c) for c in steps]
     # the stratum in a column of its own first: read five times below, an expression
@@ -249,7 +255,7 @@ def _comparisons(
     there = (in_pop & (code < 0))[:, None] & (((reached[:, None] >> stratum) & 1) == 1)
     met = ((matched[:, None] >> stratum) & 1) == 1
     # a step where no unexposed unit met the event without the problem: no match asked
-    met |= ~((there & met & (cells["n"][:, None] > 0)).any(axis=0))
+    met |= ~(there & met).any(axis=0)
     e0 = there & still_there & met
     return e1.astype(float), e0.astype(float)
 

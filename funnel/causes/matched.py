@@ -24,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from funnel.causes.evidence import event_bits, sid_lookup
+from funnel.causes.exposure import exposure_end
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import event_matches
 
@@ -65,13 +66,8 @@ def matched_flags(
         lookup = pl.lit(by_user).gather(pl.col("_user_no"))
     else:
         lookup = pl.lit(unit_of_sid).gather(pl.col("_sid"))
-    last = f"at_{spec.step_names[-1]}"
-    left = units.select(
-        pl.coalesce(
-            "_decided_at",
-            pl.when(pl.col("converted")).then(pl.col(last)).otherwise(pl.col("_exit_end")),
-        )
-    ).to_series()
+    # the moment the unit left: its primary cause's evidence, else the end of its window
+    left = units.select(pl.coalesce("_decided_at", exposure_end(spec))).to_series()
     # rows from the first step any kept cause compares at (its first reached step at or
     # after it: steps may be optional) up to when the unit left
     kept = [i for i in range(len(causes)) if keep >> i & 1]
