@@ -32,6 +32,12 @@ from tests.test_session_conditions import CAUSES as SESSION_CAUSES
 SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_events")
 # hand-made logs of a few minutes: every unit would be censored (docs/semantics.md §7)
 KEEP_ALL = funnel.AnalyzeOptions(censor=None)
+# the steps of the hand-made checkouts (GA4 names)
+CART_CHECKOUT_BUY = [
+    {"name": "cart", "event": "add_to_cart"},
+    {"name": "checkout", "event": "begin_checkout"},
+    {"name": "buy", "event": "purchase"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +187,21 @@ CAUSES = {
 }
 
 
+def exposure_counts(result: funnel.FunnelResult) -> dict[str, tuple]:
+    """Per cause of the exposure table: (exposed, exposed abandoned, unexposed, unexposed
+    abandoned, expected abandoned), as :func:`tests.reference_causes.exposure` gives them."""
+    return {
+        r["cause"]: (
+            r["exposed"],
+            r["exposed_abandoned"],
+            r["unexposed"],
+            r["unexposed_abandoned"],
+            r["expected_abandoned"],
+        )
+        for r in result.causes.exposure.iter_rows(named=True)
+    }
+
+
 @st.composite
 def cause_specs(draw: st.DrawFn) -> funnel.FunnelSpec:
     spec = draw(specs())
@@ -217,16 +238,7 @@ def test_attribution_matches_reference(raw, dup_idx, spec, seed, censor):
         for r in result.causes.evidence.iter_rows(named=True)
     }
     assert ev == {(s, c): v for s, e in expected.items() for c, v in e["evidence"].items()}
-    exposure = {
-        r["cause"]: (
-            r["exposed"],
-            r["exposed_abandoned"],
-            r["unexposed"],
-            r["unexposed_abandoned"],
-            r["expected_abandoned"],
-        )
-        for r in result.causes.exposure.iter_rows(named=True)
-    }
+    exposure = exposure_counts(result)
     after = refc.after_exit(units, spec)
     data_end = max(r["timestamp"] for r in cleaned) if cleaned else None
     horizon = dt.timedelta(hours=2)
@@ -459,11 +471,7 @@ def test_exposure_compares_units_still_there_and_counts_only_live_exposure():
     ).select("user_id", (t0 + pl.duration(minutes="m")).alias("timestamp"), "event")
     spec = funnel.FunnelSpec.from_dict(
         {
-            "steps": [
-                {"name": "cart", "event": "add_to_cart"},
-                {"name": "checkout", "event": "begin_checkout"},
-                {"name": "buy", "event": "purchase"},
-            ],
+            "steps": CART_CHECKOUT_BUY,
             "attribution": {"builtin": False},
             "causes": [
                 {"name": "wall", "event": "login_wall", "unless_later": {"event": "login"}},
@@ -502,11 +510,7 @@ def test_after_the_exit_paths_and_returns_by_hand():
     )
     spec = funnel.FunnelSpec.from_dict(
         {
-            "steps": [
-                {"name": "cart", "event": "add_to_cart"},
-                {"name": "checkout", "event": "begin_checkout"},
-                {"name": "buy", "event": "purchase"},
-            ],
+            "steps": CART_CHECKOUT_BUY,
             "attribution": {"return_within": "1d"},
         }
     )

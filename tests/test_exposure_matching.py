@@ -12,10 +12,9 @@ from hypothesis import strategies as st
 import funnel
 from tests import reference as ref
 from tests import reference_causes as refc
+from tests.test_causes import CART_CHECKOUT_BUY, KEEP_ALL, exposure_counts
 from tests.test_engine_vs_reference import FLOOR, NOW, _frame, _make_rows, _options, _with_ties
 from tests.test_session_conditions import log_rows
-
-KEEP_ALL = funnel.AnalyzeOptions(censor=None)
 
 
 def test_slow_page_compared_with_shoppers_whose_page_loaded_fast():
@@ -51,11 +50,7 @@ def test_slow_page_compared_with_shoppers_whose_page_loaded_fast():
     )
     spec = funnel.FunnelSpec.from_dict(
         {
-            "steps": [
-                {"name": "cart", "event": "add_to_cart"},
-                {"name": "checkout", "event": "begin_checkout"},
-                {"name": "buy", "event": "purchase"},
-            ],
+            "steps": CART_CHECKOUT_BUY,
             "attribution": {"builtin": False},
             "causes": [
                 {"name": "slow", "event": "page_view", "where": "page_load_ms > 4000"},
@@ -111,17 +106,7 @@ def _engine_and_reference(rows: list[dict], spec: funnel.FunnelSpec) -> tuple[di
     expected = refc.attribute(units, spec)
     decided = {sid: e["decided_at"] for sid, e in expected.items()}
     primary = {sid: e["primary_cause"] for sid, e in expected.items()}
-    got = {
-        r["cause"]: (
-            r["exposed"],
-            r["exposed_abandoned"],
-            r["unexposed"],
-            r["unexposed_abandoned"],
-            r["expected_abandoned"],
-        )
-        for r in result.causes.exposure.iter_rows(named=True)
-    }
-    return got, refc.exposure(units, spec, decided, primary)
+    return exposure_counts(result), refc.exposure(units, spec, decided, primary)
 
 
 def _assert_same(got: dict, want: dict) -> None:
