@@ -33,6 +33,7 @@ __all__ = [
     "PATH_LENGTH",
     "SESSION_ENDED",
     "after_exit_columns",
+    "after_exit_counts",
     "after_exit_rows",
     "after_exit_table",
     "exit_step_order",
@@ -152,14 +153,26 @@ def exit_step_order(spec: FunnelSpec) -> pl.Expr:
     )
 
 
-def after_exit_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def after_exit_counts(units: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Abandoned units per exit step and path after the exit (``_n``), and per exit step
+    those whose return horizon the data cover and how many of those came back and bought
+    later (``path`` null, :func:`returns_table`). Counts of sets of units add up."""
+    left = units.lazy().filter(~pl.col("converted"))
+    seen = pl.col("_horizon_seen")
+    return left.group_by("exit_step", pl.col("after_exit").alias("path")).agg(
+        pl.len().cast(pl.Int64).alias("_n"),
+        seen.sum().cast(pl.Int64).alias("observed"),
+        (seen & pl.col("came_back")).sum().cast(pl.Int64).alias("came_back"),
+        (seen & pl.col("bought_later")).sum().cast(pl.Int64).alias("bought_later"),
+    )
+
+
+def after_exit_table(counts: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per exit step, the most common paths after the exit: ``units``, ``share`` of the
     step's abandoned units (Wilson 95% interval); the :data:`TOP_PATHS` most common, then
-    one ``(other paths)`` row, so shares add up to 1 per step."""
-    left = units.lazy().filter(~pl.col("converted"))
-    counts = left.group_by("exit_step", pl.col("after_exit").alias("path")).agg(
-        pl.len().cast(pl.Int64).alias("units")
-    )
+    one ``(other paths)`` row, so shares add up to 1 per step (``counts``:
+    :func:`after_exit_counts`)."""
+    counts = counts.lazy().group_by("exit_step", "path").agg(pl.col("_n").sum().alias("units"))
     ranked = counts.sort(
         "exit_step", "units", "path", descending=[False, True, False]
     ).with_columns(
@@ -185,19 +198,18 @@ def after_exit_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     )
 
 
-def returns_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def returns_table(counts: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per exit step: abandoned units, those whose whole return horizon the data cover
     (``observed``), and how many of those came back and bought later (Wilson 95%
-    intervals of the shares)."""
-    left = units.lazy().filter(~pl.col("converted"))
-    seen = pl.col("_horizon_seen")
+    intervals of the shares; ``counts``: :func:`after_exit_counts`)."""
     return (
-        left.group_by("exit_step")
+        counts.lazy()
+        .group_by("exit_step")
         .agg(
-            pl.len().cast(pl.Int64).alias("abandoned"),
-            seen.sum().cast(pl.Int64).alias("observed"),
-            (seen & pl.col("came_back")).sum().cast(pl.Int64).alias("came_back"),
-            (seen & pl.col("bought_later")).sum().cast(pl.Int64).alias("bought_later"),
+            pl.col("_n").sum().alias("abandoned"),
+            pl.col("observed").sum(),
+            pl.col("came_back").sum(),
+            pl.col("bought_later").sum(),
         )
         .with_columns(
             *wilson_exprs(pl.col("came_back"), pl.col("observed"), "came_back_share"),

@@ -261,10 +261,10 @@ def feature_counts(
     return pl.concat(parts) if parts else pl.LazyFrame(schema=_COUNTS)
 
 
-def drivers_table(counts: pl.DataFrame, units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
-    """Test every feature; significant drivers first, then by q-value and odds ratio."""
-    n_ab = int((~units["converted"]).sum())
-    n_cv = units.height - n_ab
+def drivers_table(counts: pl.DataFrame, n_ab: int, n_cv: int, spec: FunnelSpec) -> pl.DataFrame:
+    """Test every feature of ``counts`` (summed :func:`feature_counts`) among ``n_ab``
+    abandoned and ``n_cv`` converted units; significant drivers first, then by q-value and
+    odds ratio."""
     total = pl.col("abandoned_with") + pl.col("converted_with")
     counts = counts.filter(total >= spec.attribution.min_units).sort("feature")
     if counts.is_empty() or n_ab == 0 or n_cv == 0:

@@ -47,6 +47,7 @@ from funnel.spec.funnel_spec import FunnelSpec
 __all__ = [
     "delay_bin",
     "exposure_columns",
+    "exposure_counts",
     "exposure_end",
     "exposure_flags",
     "exposure_notes",
@@ -344,19 +345,24 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def exposure_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def exposure_counts(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """The units grouped by everything the cells of any cause read (``n`` per group: a few
+    thousand groups for half a million units). ``units`` carry ``_exposed{i}``
+    (:func:`exposure_columns`). Counts of sets of units add up."""
+    if not spec.causes:
+        return pl.DataFrame({"n": []}, schema={"n": pl.Int64})
+    per_unit = _per_unit(units, spec)
+    return per_unit.group_by(per_unit.columns).agg(pl.len().cast(pl.Int64).alias("n"))
+
+
+def exposure_table(joint: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
     """Per cause: exposed and unexposed units and their abandonment, the abandonments the
     exposed would have had at the rate of comparable unexposed units, the excess and the
-    risk ratio with bootstrap intervals, and a p-value.
-
-    ``units`` carry ``_exposed{i}`` (:func:`exposure_columns`)."""
+    risk ratio with bootstrap intervals, and a p-value (``joint``: :func:`exposure_counts`,
+    grouped by each cause's cells here)."""
     if not spec.causes:
         return pl.DataFrame(schema=_EXPOSURE_COLUMNS)
-    # the units grouped once by everything the cells of any cause read (a few thousand
-    # groups for half a million units), then those groups by each cause's cells
     shared = ["reached", "furthest", "stay", "left", "pc", "pc_code"]
-    per_unit = _per_unit(units, spec)
-    joint = per_unit.group_by(per_unit.columns).len("n")
     order = problem_order(joint, len(spec.causes), len(spec.steps))
     rows = []
     for i, cause in enumerate(spec.causes):

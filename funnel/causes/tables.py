@@ -9,12 +9,10 @@ import polars as pl
 from funnel.causes.after_exit import (
     after_exit_columns,
     after_exit_rows,
-    after_exit_table,
     exit_step_order,
-    returns_table,
 )
 from funnel.causes.context import session_context
-from funnel.causes.drivers import drivers_table, feature_counts
+from funnel.causes.drivers import feature_counts
 from funnel.causes.evidence import (
     attribute,
     evidence_text,
@@ -23,19 +21,20 @@ from funnel.causes.evidence import (
     sid_lookup,
     unit_lookup,
 )
-from funnel.causes.exposure import exposure_columns, exposure_flags, exposure_table
+from funnel.causes.exposure import exposure_columns, exposure_flags
 from funnel.causes.matched import matched_flags
 from funnel.spec.funnel_spec import FunnelSpec
 from funnel.spec.taxonomy import UNEXPLAINED
-from funnel.stats import exact_mean, exact_sum, wilson_exprs
+from funnel.stats import EXACT_SCALE, wilson_exprs
 
 __all__ = [
     "attribute_units",
     "attribution_rows",
+    "cause_counts",
     "cause_notes",
     "cause_step_table",
     "cause_table",
-    "cause_tables",
+    "evidence_counts",
 ]
 
 
@@ -43,27 +42,58 @@ def _abandoned(units: pl.DataFrame) -> pl.LazyFrame:
     return units.lazy().filter(~pl.col("converted"))
 
 
-def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+def cause_counts(units: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Abandoned units per exit step, primary cause and whether another cause had evidence
+    too (``_ambiguous``): ``_n``, their cart values summed in millionths (``_value``, exact
+    in any grouping) and how many had one (``_valued``). Counts of sets of units add up."""
+    value = pl.col("cart_value")
+    return (
+        units.lazy()
+        .filter(~pl.col("converted"))
+        .group_by(
+            "exit_step",
+            pl.col("primary_cause").alias("cause"),
+            pl.col("causes").str.contains(",", literal=True).alias("_ambiguous"),
+        )
+        .agg(
+            pl.len().cast(pl.Int64).alias("_n"),
+            (value * EXACT_SCALE).round(0).cast(pl.Int64).sum().alias("_value"),
+            value.count().cast(pl.Int64).alias("_valued"),
+        )
+    )
+
+
+def evidence_counts(evidence: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Abandoned units with evidence of each cause (one evidence row per unit and cause)."""
+    return evidence.lazy().group_by("cause").agg(pl.len().cast(pl.Int64).alias("_n"))
+
+
+def cause_table(
+    counts: pl.DataFrame, with_evidence: pl.DataFrame, spec: FunnelSpec
+) -> pl.DataFrame:
     """Abandoned units by primary cause: count, share (Wilson 95%), value at risk.
 
     ``with_evidence`` counts abandoned units where the cause was found at all (primary or
-    not: rows of ``evidence``); ``ambiguous`` those it is primary for that had evidence of
-    another cause too (``ambiguous_share`` of ``abandoned``); ``value_at_risk`` sums
-    ``cart_value`` of the units it is primary for.
+    not: :func:`evidence_counts`); ``ambiguous`` those it is primary for that had evidence
+    of another cause too (``ambiguous_share`` of ``abandoned``); ``value_at_risk`` sums
+    ``cart_value`` of the units it is primary for. ``counts``: :func:`cause_counts`.
     """
-    ab = _abandoned(units)
-    total = int((~units["converted"]).sum())
+    total = int(counts["_n"].sum())
     names = [c.name for c in spec.causes] + [UNEXPLAINED]
     labels = {c.name: c.label for c in spec.causes} | {UNEXPLAINED: "No evidence found"}
     base = pl.LazyFrame({"cause": names, "label": [labels[n] for n in names]})
-    primary = ab.group_by(pl.col("primary_cause").alias("cause")).agg(
-        pl.len().alias("abandoned"),
-        pl.col("causes").str.contains(",", literal=True).sum().alias("ambiguous"),
-        exact_sum(pl.col("cart_value")).alias("value_at_risk"),
-        exact_mean(pl.col("cart_value")).alias("mean_cart_value"),
+    n, value, valued = pl.col("_n"), pl.col("_value").sum(), pl.col("_valued").sum()
+    primary = (
+        counts.lazy()
+        .group_by("cause")
+        .agg(
+            n.sum().cast(pl.UInt32).alias("abandoned"),
+            n.filter(pl.col("_ambiguous")).sum().alias("ambiguous"),
+            (value / EXACT_SCALE).alias("value_at_risk"),
+            pl.when(valued > 0).then((value / EXACT_SCALE) / valued).alias("mean_cart_value"),
+        )
     )
-    # the evidence has one row per abandoned unit and cause found: no split of ``causes``
-    seen = evidence.lazy().group_by("cause").agg(pl.len().alias("with_evidence"))
+    seen = with_evidence.lazy().select("cause", pl.col("_n").cast(pl.UInt32).alias("with_evidence"))
     out = (
         base.join(primary, on="cause", how="left")
         .join(seen, on="cause", how="left")
@@ -94,12 +124,16 @@ def cause_table(units: pl.DataFrame, evidence: pl.DataFrame, spec: FunnelSpec) -
     ).collect()
 
 
-def cause_step_table(units: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
-    """Abandoned units by exit step and primary cause, with the share within the exit step."""
+def cause_step_table(counts: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Abandoned units by exit step and primary cause, with the share within the exit step
+    (``counts``: :func:`cause_counts`)."""
     out = (
-        _abandoned(units)
-        .group_by("exit_step", pl.col("primary_cause").alias("cause"))
-        .agg(pl.len().alias("abandoned"), exact_sum(pl.col("cart_value")).alias("value_at_risk"))
+        counts.lazy()
+        .group_by("exit_step", "cause")
+        .agg(
+            pl.col("_n").sum().cast(pl.UInt32).alias("abandoned"),
+            (pl.col("_value").sum() / EXACT_SCALE).alias("value_at_risk"),
+        )
         .with_columns(pl.col("abandoned").sum().over("exit_step").alias("_step_total"))
         .with_columns(*wilson_exprs(pl.col("abandoned"), pl.col("_step_total"), "share_of_step"))
         .drop("_step_total")
@@ -282,19 +316,3 @@ def attribute_units(
     )
     evidence = _evidence_table(evidence, units, details, spec, names, n_sessions)
     return units.drop("_unit"), evidence, counts
-
-
-def cause_tables(
-    units: pl.DataFrame, evidence: pl.DataFrame, counts: pl.DataFrame, spec: FunnelSpec
-) -> dict[str, pl.DataFrame]:
-    """The cause tables by name, from every unit (:func:`attribute_units`, concatenated),
-    the evidence rows and the driver counts summed over sets of users."""
-    return {
-        "summary": cause_table(units, evidence, spec),
-        "by_step": cause_step_table(units, spec),
-        "exposure": exposure_table(units, spec),
-        "drivers": drivers_table(counts, units, spec),
-        "evidence": evidence,
-        "after_exit": after_exit_table(units, spec),
-        "returns": returns_table(units, spec),
-    }

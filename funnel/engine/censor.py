@@ -35,8 +35,9 @@ __all__ = [
     "censor_horizon",
     "censor_keys",
     "censor_text",
+    "driver_counts_kept",
+    "evidence_kept",
     "split_censored",
-    "without_censored",
 ]
 
 
@@ -80,22 +81,21 @@ def split_censored(
     return units.filter(~late), units.filter(late)
 
 
-def without_censored(
-    evidence: pl.DataFrame,
-    driver_counts: pl.DataFrame,
-    censored: pl.DataFrame,
-    cut: dt.datetime | None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The evidence rows and driver counts (by :func:`censor_keys`) of the units kept."""
-    if censored.height:
-        gone = censored.select("user_id", "session_id")
-        evidence = evidence.join(
-            gone, on=["user_id", "session_id"], how="anti", maintain_order="left"
-        )
+def evidence_kept(evidence: pl.DataFrame, censored: pl.DataFrame) -> pl.DataFrame:
+    """The evidence rows of the units kept (not of ``censored`` ones)."""
+    if not censored.height:
+        return evidence
+    gone = censored.select("user_id", "session_id")
+    return evidence.join(gone, on=["user_id", "session_id"], how="anti", maintain_order="left")
+
+
+def driver_counts_kept(driver_counts: pl.DataFrame, cut: dt.datetime | None) -> pl.DataFrame:
+    """The driver counts (by :func:`censor_keys`: ``_end``, epoch microseconds) of the
+    units kept, without the key."""
     if cut is not None:
-        cut_us = pl.Series([cut], dtype=censored.schema["last_event_at"]).dt.epoch("us")[0]
+        cut_us = int(pl.Series([cut], dtype=pl.Datetime("us", "UTC")).dt.epoch("us")[0])
         driver_counts = driver_counts.filter(pl.col("_end").is_null() | (pl.col("_end") < cut_us))
-    return evidence, driver_counts.drop("_end")
+    return driver_counts.drop("_end")
 
 
 def censor_keys(

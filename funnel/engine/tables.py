@@ -13,22 +13,32 @@ import polars as pl
 
 from funnel.engine.sessionize import session_label
 from funnel.spec.funnel_spec import FunnelSpec
-from funnel.stats import exact_mean, wilson_exprs
+from funnel.stats import wilson_exprs
 
 __all__ = [
     "breakdown_table",
+    "micros_to_seconds",
+    "step_counts",
     "step_table",
-    "timing_table",
+    "steps_from_counts",
     "transitions",
+    "trend_counts",
+    "trend_from_counts",
     "trend_table",
     "units_table",
 ]
 
-QUANTILES = {"p25_s": 0.25, "median_s": 0.5, "p75_s": 0.75, "p90_s": 0.9, "p95_s": 0.95}
+
+def micros_to_seconds(micros: pl.Expr) -> pl.Expr:
+    """Seconds from microseconds, as a multiplication: every polars kernel rounds that the
+    same way, while a division by a constant is a true division in one and a product with
+    the reciprocal in another (7654321 / 1e6 came out 7.654321 and 7.6543209999999995), so
+    a percentile of the timing table is some unit's value to the bit."""
+    return micros.cast(pl.Float64) * 1e-6
 
 
-def _seconds(expr: pl.Expr) -> pl.Expr:
-    return expr.dt.total_microseconds() / 1_000_000
+def _seconds(duration: pl.Expr) -> pl.Expr:
+    return micros_to_seconds(duration.dt.total_microseconds())
 
 
 def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) -> pl.LazyFrame:
@@ -105,36 +115,51 @@ def units_table(paths: pl.LazyFrame, spec: FunnelSpec, *, keep: list[str] = ()) 
     return out.select(*cols, *extra, *internal).sort("entered_at", "user_id", "session_id")
 
 
-def step_table(
+def _reached(spec: FunnelSpec) -> list[pl.Expr]:
+    return [pl.col(f"at_{n}").is_not_null().alias(f"_r{i}") for i, n in enumerate(spec.step_names)]
+
+
+def step_counts(
     units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, by: list[str] = ()
+) -> pl.LazyFrame:
+    """Units per value of ``by``, outcome and steps reached (``_r<i>``): ``_n``. The steps,
+    breakdown and summary tables read only these counts, and counts of sets of units add
+    up (:mod:`funnel.runners.digest`)."""
+    keys = [*by, "converted", *_reached(spec)]
+    return units.lazy().group_by(keys).agg(pl.len().cast(pl.Int64).alias("_n"))
+
+
+def steps_from_counts(
+    counts: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, by: list[str] = ()
 ) -> pl.DataFrame:
     """Steps with entered, reached next, step conversion, conversion from entry and drop-off.
 
     ``entered`` counts units whose path includes the step; ``reached_next`` those of them
     that went further (to the next step, or past it when it is optional and skipped);
     ``conversion_from_entry`` divides ``entered`` by all units that entered the funnel (for
-    a closed funnel: the first step's count).
+    a closed funnel: the first step's count). ``counts``: :func:`step_counts`.
     """
-    lf = units.lazy()
+    lf = counts.lazy()
     names = spec.step_names
-    at = [f"at_{n}" for n in names]
-    aggs = [pl.len().alias("_units")]
-    for i, a in enumerate(at):
-        aggs.append(pl.col(a).is_not_null().sum().alias(f"_e{i}"))
-        if i + 1 < len(at):
-            further = pl.any_horizontal([pl.col(b).is_not_null() for b in at[i + 1 :]])
-            aggs.append((pl.col(a).is_not_null() & further).sum().alias(f"_r{i}"))
+    n = pl.col("_n")
+    aggs = [n.sum().alias("_units")]
+    for i in range(len(names)):
+        reached = pl.col(f"_r{i}")
+        aggs.append(n.filter(reached).sum().alias(f"_e{i}"))
+        if i + 1 < len(names):
+            further = pl.any_horizontal([pl.col(f"_r{j}") for j in range(i + 1, len(names))])
+            aggs.append(n.filter(reached & further).sum().alias(f"_x{i}"))
     wide = lf.group_by(list(by)).agg(aggs) if by else lf.select(aggs)
     parts = []
-    for i, n in enumerate(names):
+    for i, name in enumerate(names):
         parts.append(
             wide.select(
                 *by,
                 pl.lit(i + 1, pl.Int32).alias("step_index"),
-                pl.lit(n).alias("step"),
+                pl.lit(name).alias("step"),
                 pl.col(f"_e{i}").cast(pl.Int64).alias("entered"),
                 (
-                    pl.col(f"_r{i}").cast(pl.Int64)
+                    pl.col(f"_x{i}").cast(pl.Int64)
                     if i + 1 < len(names)
                     else pl.lit(None, pl.Int64)
                 ).alias("reached_next"),
@@ -154,6 +179,13 @@ def step_table(
     return out.drop("_units").sort([*by, "step_index"], nulls_last=True).collect()
 
 
+def step_table(
+    units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, by: list[str] = ()
+) -> pl.DataFrame:
+    """The steps table of ``units`` (:func:`steps_from_counts` of their counts)."""
+    return steps_from_counts(step_counts(units, spec, by), spec, by)
+
+
 def transitions(spec: FunnelSpec) -> list[tuple[str, str]]:
     """The (from, to) steps of the timing table: consecutive steps, and around optional
     steps also from the required step before to the required step after (every unit that
@@ -171,76 +203,6 @@ def transitions(spec: FunnelSpec) -> list[tuple[str, str]]:
     return pairs
 
 
-def _describe(values: pl.Expr) -> list[pl.Expr]:
-    return [
-        values.count().alias("n"),
-        exact_mean(values).alias("mean_s"),
-        *[values.quantile(q, "linear").alias(name) for name, q in QUANTILES.items()],
-    ]
-
-
-def timing_table(units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
-    """Time distributions in seconds: each transition, time to convert, time at the exit step.
-
-    ``kind`` is ``step`` (from one step to the next, along the matched path),
-    ``time_to_convert`` (entry step to last step, converted units) or ``time_at_exit``
-    (from reaching the exit step to the last event of that session, abandoned units).
-    """
-    # each distribution straight from the unit rows (one column at a time), never a long
-    # frame of every duration: the peak stays one column (a long frame tripled it at 100M)
-    lf = units.lazy()
-    names = spec.step_names
-    parts = []
-    pairs = transitions(spec)
-    for a, b in pairs:
-        v = _seconds(pl.col(f"at_{b}") - pl.col(f"at_{a}"))
-        parts.append(
-            lf.select(_describe(v.filter(v.is_not_null()))).select(
-                pl.lit("step").alias("kind"),
-                pl.lit(a).alias("from_step"),
-                pl.lit(b).alias("to_step"),
-                pl.all(),
-            )
-        )
-    for kind, key, to_step, col in (
-        ("time_to_convert", "entry_step", names[-1], "time_to_convert_s"),
-        ("time_at_exit", "exit_step", None, "time_at_exit_s"),
-    ):
-        v = pl.col(col)
-        parts.append(
-            lf.filter(v.is_not_null())
-            .group_by(pl.col(key).alias("from_step"))
-            .agg(_describe(v))
-            .select(
-                pl.lit(kind).alias("kind"),
-                "from_step",
-                pl.lit(to_step, pl.String).alias("to_step"),
-                pl.all().exclude("from_step"),
-            )
-        )
-    # one distribution at a time: side by side, each sort of a column would add to the peak
-    out = pl.concat(parts, how="vertical_relaxed", parallel=False).filter(pl.col("n") > 0).collect()
-    order = {n: i for i, n in enumerate(names)}
-    base = pl.DataFrame(
-        {
-            "kind": ["step"] * len(pairs),
-            "from_step": [a for a, _ in pairs],
-            "to_step": [b for _, b in pairs],
-        },
-        schema={"kind": pl.String, "from_step": pl.String, "to_step": pl.String},
-    )
-    out = base.join(
-        out, on=["kind", "from_step", "to_step"], how="full", coalesce=True, nulls_equal=True
-    )
-    kind_order = {"step": 0, "time_to_convert": 1, "time_at_exit": 2}
-    return out.with_columns(pl.col("n").fill_null(0)).sort(
-        pl.col("kind").replace_strict(kind_order, return_dtype=pl.Int8),
-        pl.col("from_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
-        pl.col("to_step").replace_strict(order, default=len(order), return_dtype=pl.Int32),
-        maintain_order=True,
-    )
-
-
 def breakdown_table(
     units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, by: list[str]
 ) -> pl.DataFrame:
@@ -248,20 +210,39 @@ def breakdown_table(
     return step_table(units, spec, by)
 
 
-def trend_table(
+def trend_counts(
     units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, every: str = "1d"
-) -> pl.DataFrame:
-    """Per period of entry (``1d`` or ``1w``, UTC): units, converted, conversion with interval,
-    and how many reached each step (``reached_<step>``)."""
-    lf = units.lazy().with_columns(pl.col("entered_at").dt.truncate(every).alias("period"))
-    reached = [pl.col(f"at_{n}").is_not_null().sum().alias(f"reached_{n}") for n in spec.step_names]
+) -> pl.LazyFrame:
+    """Units per period of entry (``1d`` or ``1w``, UTC), outcome and steps reached: ``_n``
+    (counts of sets of units add up)."""
+    period = pl.col("entered_at").dt.truncate(every).alias("period")
+    keys = [period, "converted", *_reached(spec)]
+    return units.lazy().group_by(keys).agg(pl.len().cast(pl.Int64).alias("_n"))
+
+
+def trend_from_counts(counts: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """Per period of entry: units, converted, conversion with interval, and how many reached
+    each step (``reached_<step>``). ``counts``: :func:`trend_counts`."""
+    n = pl.col("_n")
+    reached = [
+        n.filter(pl.col(f"_r{i}")).sum().cast(pl.UInt32).alias(f"reached_{name}")
+        for i, name in enumerate(spec.step_names)
+    ]
     out = (
-        lf.group_by("period")
+        counts.lazy()
+        .group_by("period")
         .agg(
-            pl.len().alias("units"),
-            pl.col("converted").sum().alias("converted"),
+            n.sum().cast(pl.UInt32).alias("units"),
+            n.filter(pl.col("converted")).sum().cast(pl.UInt32).alias("converted"),
             *reached,
         )
         .with_columns(*wilson_exprs(pl.col("converted"), pl.col("units"), "conversion"))
     )
     return out.sort("period").collect()
+
+
+def trend_table(
+    units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec, every: str = "1d"
+) -> pl.DataFrame:
+    """The trend table of ``units`` (:func:`trend_from_counts` of their counts)."""
+    return trend_from_counts(trend_counts(units, spec, every), spec)

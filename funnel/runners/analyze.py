@@ -24,7 +24,7 @@ from funnel.input.validate import MARKS, ValidateOptions, mark_rejects
 from funnel.outputs import atomic_path, check_outputs, write_table
 from funnel.results.ledger import Ledger
 from funnel.results.result import FunnelResult
-from funnel.runners.bucket import BucketPlan, Partials, reduce_ledger, reduce_partials
+from funnel.runners.bucket import BucketPlan, Partials
 from funnel.runners.local import (
     BucketProgress,
     choose_run,
@@ -33,6 +33,7 @@ from funnel.runners.local import (
     parse_size,
     run_buckets,
 )
+from funnel.runners.reduce import reduce_ledger, reduce_partials
 from funnel.spec import FunnelSpec, builtin_spec
 from funnel.spec.names import name_tuples
 

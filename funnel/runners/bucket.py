@@ -3,9 +3,9 @@
 Events of one user never meet events of another: sessions, paths, causes, per-unit driver
 features and exact duplicates (which share their user) are all per user. So the rows are
 split by a hash of the user into *buckets*; :func:`map_bucket` turns one bucket's rows into
-:class:`Partials` (per-unit rows, evidence rows, counts), and :func:`reduce_partials`
-computes every table from the partials of all buckets, exactly: percentiles from the unit
-rows, counts as sums. Neither reads or writes files; the runners (:mod:`funnel.runners.local`,
+:class:`Partials` (per-unit rows, evidence rows, counts), and
+:func:`funnel.runners.reduce.reduce_partials` computes every table from the partials of
+all buckets, exactly. Neither reads or writes files; the runners (:mod:`funnel.runners.local`,
 and a distributed engine) decide where buckets come from and where they run.
 
 Results never depend on the number of buckets or their order: every table is sorted by
@@ -18,18 +18,12 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from funnel.causes.after_exit import return_flags
 from funnel.causes.evidence import aside_columns, cause_rows, row_flags
-from funnel.causes.exposure import exposure_notes
-from funnel.causes.tables import attribute_units, attribution_rows, cause_notes, cause_tables
+from funnel.causes.tables import attribute_units, attribution_rows
 from funnel.engine.censor import (
-    censor_cut,
     censor_keys,
-    censor_text,
-    split_censored,
-    without_censored,
 )
-from funnel.engine.checks import data_notes, outside_sessions
+from funnel.engine.checks import outside_sessions
 from funnel.engine.sessionize import (
     SessionizeOptions,
     carried_columns,
@@ -41,17 +35,8 @@ from funnel.engine.sessionize import (
     sort_keys,
 )
 from funnel.engine.steps import match_paths, step_rank
-from funnel.engine.tables import (
-    breakdown_table,
-    step_table,
-    timing_table,
-    trend_table,
-    units_table,
-)
-from funnel.input.reserved import restore
+from funnel.engine.tables import units_table
 from funnel.input.validate import MARKS
-from funnel.results.ledger import Ledger
-from funnel.results.result import CauseTables, FunnelResult
 from funnel.spec import FunnelSpec
 
 __all__ = [
@@ -61,8 +46,6 @@ __all__ = [
     "bucket_rows",
     "ledger_counts",
     "map_bucket",
-    "reduce_partials",
-    "sorted_concat",
 ]
 
 
@@ -278,121 +261,4 @@ def map_bucket(rows: pl.LazyFrame, plan: BucketPlan) -> Partials:
         rejects=rejects,
         duplicates=dups,
         events=events.with_columns(pl.col("event").cast(pl.String)),
-    )
-
-
-def sorted_concat(frames: list[pl.DataFrame | pl.LazyFrame], keys: list[str]) -> pl.DataFrame:
-    """The rows of ``frames`` (each sorted by ``keys`` already, as the map leaves units and
-    evidence) sorted by ``keys``, each column in one chunk, built column by
-    column: this function holds the only reference to the concatenated rows, so each input
-    column is let go once gathered, and the peak is one copy plus a column (not two).
-
-    >>> parts = [pl.DataFrame({"k": [3, 1]}), pl.DataFrame({"k": [2]})]
-    >>> sorted_concat(parts, ["k"])["k"].to_list()
-    [1, 2, 3]
-    """
-    if len(frames) == 1 and isinstance(frames[0], pl.DataFrame):
-        return frames[0].rechunk()  # one bucket: the map sorted it by these keys already
-    lazy = [f.lazy() for f in frames]
-    frame = pl.concat(lazy, how="vertical_relaxed", rechunk=False).collect(engine="streaming")
-    # arg_sort_by: the order alone (a sort of the keys with an index also copies the keys)
-    order = frame.select(pl.arg_sort_by(keys)).to_series()
-    names, columns = frame.columns, {}
-    for name in names:
-        columns[name] = frame.get_column(name).gather(order)  # one chunk out
-        frame = frame.drop(name)
-    return pl.DataFrame([columns[n] for n in names])
-
-
-def _summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-    both = pl.concat(frames, how="diagonal_relaxed")
-    first = []
-    if "first_line" in both.columns:  # the first line over all buckets, and its detail
-        first.append(pl.col("first_line").min())
-        first.append(pl.col("detail").sort_by("first_line", nulls_last=True).first())
-    return both.group_by(keys).agg(pl.col("rows").sum(), *first).sort(keys)
-
-
-def reduce_ledger(parts: list[Partials], notes: tuple[str, ...]) -> Ledger:
-    """The ledger of all buckets: counts per file (and reason) summed."""
-    return Ledger.build(
-        _summed([p.totals for p in parts], ["_file"]),
-        _summed([p.rejects for p in parts], ["_file", "_reject"]),
-        _summed([p.duplicates for p in parts], ["_file"]),
-        notes,
-    )
-
-
-def reduce_partials(
-    parts: list[Partials], plan: BucketPlan, notes: tuple[str, ...] = ()
-) -> FunnelResult:
-    """Every table of the result from the partials of all buckets (any number, any order).
-
-    ``notes``: what loading inferred, for the ledger."""
-    spec = plan.spec
-    # sorted by keys that identify the rows, in one chunk: sums come out the same bytes
-    # whatever the buckets were; column by column, so the peak is one copy of the units
-    units = sorted_concat([p.units for p in parts], ["entered_at", "user_id", "session_id"])
-    both = pl.concat([p.counts for p in parts])
-    counted = both.select(pl.exclude("data_end").sum(), pl.col("data_end").max())
-    data_end = counted["data_end"][0]
-    cut = censor_cut(data_end, plan.censor_s)
-    if plan.causes:  # before the split: the censored units carry them too
-        units = units.with_columns(return_flags(spec.attribution.return_within_s, data_end))
-    units, censored = split_censored(units, cut)
-    causes = None
-    if plan.causes:
-        evidence = sorted_concat(
-            [p.evidence for p in parts],
-            ["session_id", "user_id", "events_before_exit", "cause"],
-        )
-        driver_counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
-        evidence, driver_counts = without_censored(evidence, driver_counts, censored, cut)
-        driver_counts = driver_counts.group_by("feature", "kind").agg(
-            pl.col("abandoned_with", "converted_with", "abandoned_before").sum()
-        )
-        tables = cause_tables(units, evidence, driver_counts, spec)
-        notes = [*cause_notes(spec, set(plan.names)), *exposure_notes(tables["exposure"])]
-        causes = CauseTables(**tables, notes=tuple(notes), currency=spec.currency)
-    units = units.drop(pl.selectors.starts_with("_"))
-    censored = censored.drop(pl.selectors.starts_with("_"))
-    n_units, n_conv = units.height, int(units["converted"].sum())
-    summary = {
-        "events_used": int(counted["events"][0]),
-        "sessions": int(counted["sessions"][0]),
-        "users": int(counted["users"][0]),
-        "unit": spec.unit,
-        "units_entered": n_units,
-        "units_converted": n_conv,
-        "conversion": n_conv / n_units if n_units else None,
-        "outside_sessions": int(counted["outside_sessions"][0]),
-        "units_censored": censored.height,
-        "censor_horizon_s": plan.censor_s,
-        "data_end": data_end,
-        "censoring": censor_text(censored.height, spec.unit, plan.censor_s, data_end)
-        if censored.height
-        else None,
-    }
-    by = list(plan.by)
-    return FunnelResult(
-        spec=spec,
-        ledger=reduce_ledger(parts, notes),
-        steps=step_table(units, spec),
-        timing=timing_table(units, spec),
-        units=restore(units),  # data columns under their own names again
-        censored=restore(censored),
-        trend=trend_table(units, spec, plan.trend_every),
-        breakdown=restore(breakdown_table(units, spec, by)) if by else None,
-        causes=causes,
-        summary=summary,
-        notes=tuple(
-            data_notes(
-                spec,
-                _summed([p.events for p in parts], ["event"]),
-                causes=plan.causes,
-                entered=n_units,
-                outside=int(counted["outside_sessions"][0]),
-                censored=censored.height,
-            )
-        ),
     )
