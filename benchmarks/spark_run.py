@@ -1,13 +1,17 @@
 """Time the Spark engine against the local one; print wall time and peak memory per process.
 
     python benchmarks/spark_run.py benchmarks/data/events_10M_int.parquet [--repeat 3]
-        [--engines local spark] [--master local[2]] [--buckets N]
+        [--engines local spark spark-driver spark-inside] [--master local[2]] [--buckets N]
 
 Each run is a fresh process (imports and, for Spark, the session start happen before the
 clock starts; the start is printed apart). A sampler reads the RSS of the whole process
 tree from /proc every 0.1 s and keeps the peaks of: the driver (the Python process that
 calls funnel), the JVM, the Python workers (summed: they run side by side) and the tree.
-Both engines run ``funnel.analyze`` with causes on and print the same step counts.
+Every engine runs ``funnel.analyze`` with causes on: ``local``, ``spark`` (the default
+``reduce_in="auto"``), ``spark-driver`` (the reduce on the driver) and ``spark-inside``
+(``reduce_in="spark"``: the per-unit rows stay in Spark);
+each run prints whether its tables (``--format json`` of the result and the causes) are the
+same bytes as the first engine's.
 """
 
 from __future__ import annotations
@@ -23,24 +27,26 @@ import time
 from pathlib import Path
 
 CHILD = """
-import json, sys, time
+import hashlib, json, sys, time
 t0 = time.perf_counter()
 import funnel
 ENGINE, PATH, MASTER, BUCKETS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 opts = funnel.AnalyzeOptions(buckets=int(BUCKETS) if BUCKETS != "auto" else None)
-if ENGINE == "spark":
+if ENGINE.startswith("spark"):
     import funnel.spark
     session = funnel.spark.spark_session(MASTER, {"spark.driver.memory": "4g"})
     session.range(1).count()
     start = time.perf_counter() - t0
     t1 = time.perf_counter()
-    r = funnel.spark.analyze(PATH, options=opts, spark=session)
+    where = {"spark-inside": "spark", "spark-driver": "driver"}.get(ENGINE, "auto")
+    r = funnel.spark.analyze(PATH, options=opts, spark=session, reduce_in=where)
 else:
     start = time.perf_counter() - t0
     t1 = time.perf_counter()
     r = funnel.analyze(PATH, options=opts)
 wall = time.perf_counter() - t1
-print(json.dumps({"wall_s": wall, "start_s": start, "entered": r.steps["entered"].to_list()}))
+tables = hashlib.md5((r.to_json() + r.causes.to_json()).encode()).hexdigest()
+print(json.dumps({"wall_s": wall, "start_s": start, "tables": tables, "units": r.units.height}))
 """
 
 
@@ -115,11 +121,12 @@ def main() -> None:
         wall = statistics.median(r["wall_s"] for r in runs)
         peaks = {k: max(r["peaks"].get(k, 0) for r in runs) / 2**20 for k in runs[0]["peaks"]}
         if events is None:
-            events = runs[0]["entered"]
-        same = "same steps" if runs[0]["entered"] == events else "STEPS DIFFER"
+            events = runs[0]["tables"]
+        same = "same tables" if runs[0]["tables"] == events else "TABLES DIFFER"
+        same += f", {runs[0]['units']:,} units in the result"
         times = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
         print(
-            f"{engine:6s} wall {wall:7.2f} s ({times})"
+            f"{engine:12s} wall {wall:7.2f} s ({times})"
             f"  start {statistics.median(r['start_s'] for r in runs):5.1f} s"
             f"  driver {peaks['driver']:6.0f}  jvm {peaks['jvm']:6.0f}"
             f"  workers {peaks['workers']:6.0f}  tree {peaks['tree']:6.0f}  {same}",

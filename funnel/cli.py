@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from funnel.cli_engine import engine
 from funnel.cli_handler import EXIT_WORSE, Commands, check_notes, echo, usage
 from funnel.cli_inspect import inspect_cmd
 from funnel.cli_options import (
@@ -21,7 +22,6 @@ from funnel.cli_options import (
     arm_option,
     by_option,
     check_run_outputs,
-    engine,
     format_option,
     html_option,
     input_options,

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -17,19 +14,16 @@ from funnel.input.load import CANONICAL, LoadOptions
 from funnel.input.presets import PRESETS
 from funnel.input.validate import ValidateOptions
 from funnel.outputs import check_outputs
-from funnel.runners.analyze import AnalyzeOptions, analyze, validate
-from funnel.runners.compare import compare
+from funnel.runners.analyze import AnalyzeOptions
 from funnel.runners.local import parse_size
 
 __all__ = [
     "EXAMPLES",
-    "Engine",
     "Renamed",
     "analyze_options",
     "arm_option",
     "by_option",
     "check_run_outputs",
-    "engine",
     "format_option",
     "html_option",
     "input_options",
@@ -76,33 +70,10 @@ def _horizon(text: str) -> None:
         raise SpecError("--censor: the horizon must be positive", hint="off keeps every unit")
 
 
-def _run_option(name: str):
+def run_option(name: str) -> Any:
+    """A run option kept by ``_remember`` (None when not given)."""
     ctx = click.get_current_context(silent=True)
     return None if ctx is None else ctx.meta.get(f"funnel.{name}")
-
-
-@dataclass(frozen=True)
-class Engine:
-    """The functions a command runs: the local engine's, or Spark's (``--engine``)."""
-
-    analyze: Callable[..., Any]
-    validate: Callable[..., Any]
-    compare: Callable[..., Any]
-
-
-def engine() -> Engine:
-    """The engine of ``--engine`` (local by default); Spark's starts its session here."""
-    if _run_option("engine") != "spark":
-        return Engine(analyze=analyze, validate=validate, compare=compare)
-    import funnel.spark as on_spark
-
-    conf = mapping(tuple(_run_option("spark_conf") or ()))
-    session = on_spark.spark_session(_run_option("spark_master"), conf)
-    return Engine(
-        analyze=functools.partial(on_spark.analyze, spark=session),
-        validate=functools.partial(on_spark.validate, spark=session),
-        compare=functools.partial(on_spark.compare, spark=session),
-    )
 
 
 def _zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -135,9 +106,9 @@ def analyze_options(preset, maps, tz, unit, min_time, max_time, by=(), trend="da
         by=tuple(by),
         trend_every={"day": "1d", "week": "1w"}[trend],
         rejects_path=rejects,
-        memory=_run_option("memory"),
-        tmp_dir=_run_option("tmp_dir"),
-        censor=_run_option("censor") or "auto",
+        memory=run_option("memory"),
+        tmp_dir=run_option("tmp_dir"),
+        censor=run_option("censor") or "auto",
     )
 
 
@@ -347,6 +318,15 @@ def input_options(f):
                 expose_value=False,
                 callback=_remember,
                 help="Spark configuration for --engine spark (repeatable).",
+            ),
+            click.option(
+                "--reduce-in",
+                type=click.Choice(["auto", "driver", "spark"]),
+                expose_value=False,
+                callback=_remember,
+                help="With --engine spark, where the per-unit rows are reduced: auto (default: "
+                "inside Spark only when they would not fit the driver's --memory), driver, or "
+                "spark (the same tables; no per-unit rows in the result).",
             ),
             click.option("--quiet", "-q", is_flag=True, help="Print only the result."),
         ]

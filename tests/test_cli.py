@@ -69,3 +69,8 @@ def test_old_spellings_still_work(tmp_path, args):
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+
+
+def test_reduce_in_is_refused_without_the_spark_engine():
+    result = CliRunner().invoke(main, ["analyze", "sample_events/", "--reduce-in", "spark"])
+    assert result.exit_code == 2 and "--reduce-in is for --engine spark" in result.output

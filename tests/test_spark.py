@@ -56,9 +56,10 @@ def test_sample_events_give_the_same_bytes(spark, buckets):
     seed=st.randoms(),
     cut=st.integers(1, 3),
     buckets=st.sampled_from([1, 2, 7]),
+    reduce_in=st.sampled_from(["driver", "spark"]),
 )
 def test_random_dumps_give_the_same_bytes(
-    spark, tmp_path_factory, raw, dup_idx, spec, seed, cut, buckets
+    spark, tmp_path_factory, raw, dup_idx, spec, seed, cut, buckets, reduce_in
 ):
     rows = _make_rows(raw, dup_idx)
     seed.shuffle(rows)
@@ -69,7 +70,70 @@ def test_random_dumps_give_the_same_bytes(
         _frame(rows).write_parquet(folder / "empty.parquet")
     opts = _options(by=("cart",), buckets=buckets)
     local = funnel.analyze(str(folder), spec, opts)
-    assert _json(funnel.spark.analyze(str(folder), spec, opts, spark=spark)) == _json(local)
+    on_spark = funnel.spark.analyze(str(folder), spec, opts, spark=spark, reduce_in=reduce_in)
+    if reduce_in == "driver":
+        assert _json(on_spark) == _json(local)
+    else:  # every table; no per-unit rows
+        assert _tables(on_spark) == _tables(local)
+        assert on_spark.units.is_empty() and on_spark.units.columns == local.units.columns
+
+
+def _tables(result: funnel.FunnelResult) -> str:
+    return result.to_json() + (result.causes.to_json() if result.causes else "")
+
+
+@pytest.mark.parametrize("buckets", [1, 5])
+def test_the_reduce_inside_spark_gives_the_same_tables(spark, buckets):
+    """Units and evidence stay in Spark; every table, the ledger and the notes are the
+    local engine's bytes (the sample has a censored unit and every kind of cause)."""
+    opts = funnel.AnalyzeOptions(by=("device", "country"), buckets=buckets)
+    local = funnel.analyze("sample_events/", options=opts)
+    inside = funnel.spark.analyze("sample_events/", options=opts, spark=spark, reduce_in="spark")
+    assert _tables(inside) == _tables(local)
+    assert local.summary["units_censored"] == 1 and local.units.height > 1000
+    assert inside.units.is_empty() and inside.censored.is_empty()
+    assert inside.causes.evidence.is_empty()
+    assert inside.causes.evidence.columns == local.causes.evidence.columns
+
+
+def test_auto_reduces_inside_spark_only_when_the_driver_budget_is_too_small(spark):
+    heard: list[str] = []
+    tight = funnel.AnalyzeOptions(memory="1kb")
+    small = funnel.spark.analyze("sample_events/", options=tight, spark=spark, told=heard.append)
+    assert len(heard) == 1 and "reduced inside Spark" in heard[0] and "MiB" in heard[0]
+    assert small.units.is_empty()
+    roomy = funnel.AnalyzeOptions(memory="4GiB")
+    big = funnel.spark.analyze("sample_events/", options=roomy, spark=spark, told=heard.append)
+    assert len(heard) == 1 and big.units.height > 0
+    assert _tables(small) == _tables(big)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([("step", "a", "b"), ("time_at_exit", "a", None), ("x", "b", None)]),
+            st.integers(-3, 40),
+            st.integers(1, 5),
+        ),
+        max_size=60,
+    )
+)
+def test_order_statistics_inside_spark_are_those_of_polars(spark, rows):
+    """Ranks found by Spark's running counts: the values polars finds with a search over
+    the same summed frequency tables (duplicated values, one-value distributions, nulls)."""
+    from funnel.engine.timing import KEYS, order_statistics
+    from funnel.spark.reduce import order_statistics_in_spark
+
+    freq = pl.DataFrame(
+        [(*key, micros, n) for key, micros, n in rows],
+        schema={k: pl.String for k in KEYS} | {"micros": pl.Int64, "_n": pl.Int64},
+        orient="row",
+    )
+    schema = "kind string, from_step string, to_step string, micros long, _n long"
+    inside = order_statistics_in_spark(spark.createDataFrame(freq.rows(), schema))
+    local = order_statistics(freq)
+    assert inside.sort(KEYS, nulls_last=True).equals(local.sort(KEYS, nulls_last=True))
 
 
 def _mixed_dump(folder) -> None:
@@ -161,7 +225,7 @@ def test_epoch_numbers_in_a_spark_dataframe_get_their_unit_inferred(spark):
     assert on_spark.ledger.to_dict()["notes"] == local.ledger.to_dict()["notes"]
 
 
-def test_the_cli_engine_option(spark):
+def test_the_cli_engine_option(spark, tmp_path):
     runner = CliRunner()
     args = ["analyze", "sample_events/", "--format", "json", "-q"]
     local = runner.invoke(main, args)
@@ -169,6 +233,17 @@ def test_the_cli_engine_option(spark):
     assert on_spark.exit_code == 0, on_spark.output
     assert on_spark.stdout == local.stdout
     assert json.loads(on_spark.stdout)["summary"]["sessions"] > 0
+    inside = runner.invoke(main, [*args, "--engine", "spark", "--reduce-in", "spark"])
+    assert inside.exit_code == 0, inside.output
+    assert inside.stdout == local.stdout
+    out = str(tmp_path / "s.csv")
+    refused = runner.invoke(
+        main, [*args, "--engine", "spark", "--reduce-in", "spark", "--sessions-out", out]
+    )
+    assert refused.exit_code == 2 and "--sessions-out needs the per-unit rows" in refused.output
+    cmp = ["compare", "sample_events/", "--by", "device", "--engine", "spark"]
+    refused = runner.invoke(main, [*cmp, "--reduce-in", "spark"])
+    assert refused.exit_code == 2 and "compare" in refused.output
 
 
 def test_a_fresh_process_keeps_spark_out_of_the_output(tmp_path):

@@ -20,17 +20,18 @@ a new local one, see :func:`funnel.spark.session.spark_session`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from funnel.errors import FunnelError
 from funnel.results.comparison import Comparison
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
 from funnel.runners.analyze import LEDGER_ONLY, AnalyzeOptions, default_spec, load_options
-from funnel.runners.bucket import reduce_ledger, reduce_partials
 from funnel.runners.compare import compare_with
-from funnel.runners.local import BucketProgress
+from funnel.runners.local import BucketProgress, default_memory, parse_size
+from funnel.runners.reduce import reduce_ledger, reduce_partials
 from funnel.spark.session import spark_session
 from funnel.spec import FunnelSpec
 from funnel.versions.compare import CompareOptions
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["analyze", "causes", "compare", "spark_session", "validate"]
 
 
+REDUCE_IN = ("auto", "driver", "spark")
+
+
 def analyze(
     source: Any,
     spec: FunnelSpec | None = None,
@@ -48,10 +52,25 @@ def analyze(
     *,
     spark: SparkSession | None = None,
     progress: BucketProgress | None = None,
+    reduce_in: str = "auto",
+    told: Callable[[str], None] | None = None,
 ) -> FunnelResult:
-    """:func:`funnel.analyze` on Spark. ``progress`` hears once, when the map is done."""
-    from funnel.spark.run import run_on_spark
+    """:func:`funnel.analyze` on Spark. ``progress`` hears once, when the map is done.
 
+    ``reduce_in``: where the per-unit partials are reduced. ``driver`` collects them (the
+    result has its ``units`` and evidence rows, which ``--sessions-out``, the HTML report
+    and comparisons read); ``spark`` keeps them in Spark (:mod:`funnel.spark.reduce`: the
+    same tables, but empty ``units``, ``censored`` and evidence rows); ``auto`` (default)
+    reduces inside Spark only when they would not fit the driver's memory budget
+    (``options.memory``, default :func:`funnel.runners.local.default_memory`). ``told``
+    hears a sentence when auto chose Spark.
+    """
+    from funnel.spark.run import Where, run_on_spark
+
+    if reduce_in not in REDUCE_IN:
+        raise FunnelError(
+            f"reduce_in={reduce_in!r} is not a place to reduce", hint="one of auto, driver, spark"
+        )
     options = options or AnalyzeOptions()
     spec = default_spec(spec, options)
     session = spark or spark_session()
@@ -61,7 +80,17 @@ def analyze(
             progress(len(parts), len(parts))
         return reduce_partials(parts, plan, notes)
 
-    return run_on_spark(session, source, spec, options, reduce)
+    def chosen(inside: bool, size: int) -> None:
+        if inside and told is not None:
+            told(
+                f"the per-unit partials ({size / 2**20:,.0f} MiB compressed) would not fit this "
+                "driver's memory budget, so they were reduced inside Spark: the result has no "
+                "per-unit rows (--reduce-in driver, or a larger --memory, keeps them)"
+            )
+
+    memory = parse_size(options.memory) if options.memory is not None else default_memory()
+    where = Where(reduce_in, memory, chosen)
+    return run_on_spark(session, source, spec, options, reduce, where)
 
 
 def validate(
@@ -92,10 +121,12 @@ def causes(
     options: AnalyzeOptions | None = None,
     *,
     spark: SparkSession | None = None,
+    reduce_in: str = "auto",
 ) -> CauseTables:
-    """The cause tables of ``source`` (``analyze(...).causes`` with causes on)."""
+    """The cause tables of ``source`` (``analyze(...).causes`` with causes on; with the
+    evidence rows unless the reduce ran inside Spark, see :func:`analyze`)."""
     options = replace(options or AnalyzeOptions(), causes=True)
-    result = analyze(source, spec, options, spark=spark)
+    result = analyze(source, spec, options, spark=spark, reduce_in=reduce_in)
     assert result.causes is not None
     return result.causes
 
@@ -117,7 +148,7 @@ def compare(
     session = spark or spark_session()
 
     def run(src: Any, sp: FunnelSpec | None, opts: AnalyzeOptions) -> FunnelResult:
-        return analyze(src, sp, opts, spark=session)
+        return analyze(src, sp, opts, spark=session, reduce_in="driver")  # reads the units
 
     return compare_with(
         run,

@@ -36,13 +36,14 @@ from funnel.runners.analyze import (
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
 from funnel.runners.local import BUCKET_ROWS, estimate_rows
 from funnel.spark import tasks
+from funnel.spark.reduce import reduce_in_spark, too_big_for_the_driver
 from funnel.spec import FunnelSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkInput", "read_input", "run_on_spark"]
+__all__ = ["SparkInput", "Where", "read_input", "run_on_spark"]
 
 T = TypeVar("T")
 
@@ -170,9 +171,11 @@ def run_on_spark(
     spec: FunnelSpec,
     options: AnalyzeOptions,
     reduce: Callable[[list[Partials], BucketPlan, tuple[str, ...]], T],
+    where: Where | None = None,
 ) -> T:
-    """Plan, map the buckets in Spark, collect the partials, ``reduce(parts, plan, notes)``;
-    writes ``options.rejects_path`` when set."""
+    """Plan, map the buckets in Spark, collect the partials, ``reduce(parts, plan, notes)``,
+    or reduce inside Spark (``where``, :class:`Where`); writes ``options.rejects_path`` when
+    set."""
     spark_input = read_input(spark, source)
     load = load_options(options, spec)
     prepared = prepare(spark_input.local, options, spec)
@@ -202,7 +205,7 @@ def run_on_spark(
     )
     try:
         with _batch_rows(spark, ARROW_BATCH_ROWS):
-            result = _map_reduce(spark_input, job, prepared, reduce)
+            result = _map_reduce(spark_input, job, prepared, reduce, where or Where())
         if options.rejects_path:
             _write_rejects(spark_input, job, prepared.frame, options.rejects_path)
     except FunnelError:
@@ -248,16 +251,55 @@ def _each_read(
     return out
 
 
-def _map_reduce(spark_input: SparkInput, job: tasks.Job, prepared: Any, reduce: Callable) -> Any:
-    """Stage 1 over every way of reading, stage 2 over the users' partitions, the reduce."""
+def _map_reduce(
+    spark_input: SparkInput,
+    job: tasks.Job,
+    prepared: Any,
+    reduce: Callable,
+    where: Where,
+) -> Any:
+    """Stage 1 over every way of reading, stage 2 over the users' partitions, the reduce:
+    on the driver (``reduce``), or inside Spark (:mod:`funnel.spark.reduce`) when ``where``
+    says so or, for ``auto``, when the per-unit partials would outgrow the driver."""
+    from pyspark import StorageLevel
+
     rows = _each_read(spark_input, job, tasks.narrow_batches, job.narrow)
     by_user = rows.repartition(job.buckets, "user_id")  # whole users in each partition
     task = functools.partial(tasks.map_partition, job=job)
     out = by_user.mapInArrow(task, tasks.PARTS_SCHEMA)
-    parts = tasks.read_partials(out.toArrow())
-    if not parts:  # no rows at all: the empty tables come from one empty bucket
-        parts = [map_bucket(prepared.frame.clear(), job.plan)]
+    empty = map_bucket(prepared.frame.clear(), job.plan)
+    if where.where == "driver":
+        return _on_the_driver(out.toArrow(), empty, job, prepared, reduce)
+    out = out.persist(StorageLevel.MEMORY_AND_DISK)  # read once more, whichever reduces
+    try:
+        inside = where.where == "spark"
+        if where.where == "auto":
+            inside, size = too_big_for_the_driver(out, where.memory)
+            where.chosen(inside, size)
+        if inside:
+            return reduce_in_spark(out, job.plan, prepared.notes(), empty)
+        return _on_the_driver(out.toArrow(), empty, job, prepared, reduce)
+    finally:
+        out.unpersist()
+
+
+def _on_the_driver(
+    rows: Any, empty: Partials, job: tasks.Job, prepared: Any, reduce: Callable
+) -> Any:
+    parts = tasks.read_partials(rows) or [empty]  # no rows at all: one empty bucket
     return reduce(parts, job.plan, prepared.notes())
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the reduce runs: ``driver``, ``spark`` or ``auto`` (inside Spark when the
+    per-unit partials would take more than ``memory`` bytes on the driver, see
+    :func:`funnel.spark.reduce.too_big_for_the_driver`); ``chosen`` hears what auto chose
+    (inside Spark or not, and the partials' compressed bytes)."""
+
+    where: str = "driver"
+    memory: int = 0
+    chosen: Callable[[bool, int], None] = lambda inside, size: None
 
 
 def _write_rejects(

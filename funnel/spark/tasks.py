@@ -20,6 +20,7 @@ Everything a task needs travels in one picklable :class:`Job`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import tempfile
@@ -36,20 +37,38 @@ from funnel.input.reserved import escape
 from funnel.input.text import scan_csv_file, scan_ndjson_file
 from funnel.input.validate import ValidateOptions, mark_rejects
 from funnel.runners.bucket import BucketPlan, Partials, bucket_rows, map_bucket
+from funnel.runners.digest import digest_units
+from funnel.runners.reduce import kept_units
 
 __all__ = [
+    "DIGEST_SCHEMA",
     "PARTS_SCHEMA",
+    "DigestJob",
     "Job",
     "decode",
+    "digest_partition",
     "for_spark",
     "map_partition",
     "marked_rows",
     "narrow_batches",
     "partials_rows",
+    "read_digests",
     "read_partials",
 ]
 
 PARTS_SCHEMA = "bucket long, part string, data binary"
+_DIGEST_ARROW = pa.schema(
+    [
+        ("bucket", pa.int64()),
+        ("part", pa.string()),
+        ("data", pa.binary()),
+        ("kind", pa.string()),
+        ("from_step", pa.string()),
+        ("to_step", pa.string()),
+        ("micros", pa.int64()),
+        ("_n", pa.int64()),
+    ]
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,13 +243,77 @@ def map_partition(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.Re
     yield from partials_rows(part, number).to_batches()
 
 
-def read_partials(rows: pa.Table) -> list[Partials]:
-    """The :class:`Partials` of every bucket from the rows of :func:`partials_rows`."""
+# stage 3 (a reduce inside Spark): digest blobs, or rows of the timing's frequency tables
+DIGEST_SCHEMA = (
+    "bucket long, part string, data binary, "
+    "kind string, from_step string, to_step string, micros long, _n long"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestJob:
+    """What every task of the reduce inside Spark needs: the plan and the end of the data
+    (the latest of every bucket, which censoring and the return flags read)."""
+
+    plan: BucketPlan
+    data_end: dt.datetime | None
+
+
+def digest_partition(batches: Iterator[pa.RecordBatch], job: DigestJob) -> Iterator[pa.RecordBatch]:
+    """Stage 3: the units and evidence of the buckets in one partition (rows of
+    :func:`partials_rows`) -> each bucket's kept units
+    (:func:`funnel.runners.reduce.kept_units`) -> their digest
+    (:func:`funnel.runners.digest.digest_units`) as blobs, the number of censored units as a
+    ``censored`` blob, and the timing's frequency tables as rows, for Spark to add up."""
+    received = [b for b in batches if b.num_rows]
+    if not received:
+        return
+    by_bucket: dict[int, dict[str, pl.DataFrame | None]] = {}
+    table = pa.Table.from_batches(received)
+    for bucket, part, blob in zip(
+        *(table.column(c).to_pylist() for c in ("bucket", "part", "data")), strict=True
+    ):
+        frame = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
+        by_bucket.setdefault(bucket, {})[part] = frame
+    del table, received
+    plan = job.plan
+    for bucket, parts in sorted(by_bucket.items()):
+        units, censored, evidence = kept_units(
+            parts["units"], parts.get("evidence"), plan, job.data_end
+        )
+        digest = digest_units(units, evidence, plan.spec, by=plan.by, trend_every=plan.trend_every)
+        timing = digest.pop("timing")
+        digest["censored"] = pl.DataFrame({"_n": [censored.height]}, schema={"_n": pl.Int64})
+        names = list(digest)
+        blobs = pl.DataFrame(
+            {
+                "bucket": [bucket] * len(names),
+                "part": names,
+                "data": [_ipc(digest[n]) for n in names],
+            },
+            schema={"bucket": pl.Int64, "part": pl.String, "data": pl.Binary},
+        )
+        out = pl.concat([blobs, timing], how="diagonal_relaxed")
+        yield from out.to_arrow().cast(_DIGEST_ARROW).to_batches()
+
+
+def read_digests(rows: pa.Table) -> list[dict[str, pl.DataFrame]]:
+    """The digest of every bucket from the blob rows of :func:`digest_partition`."""
+    out: dict[int, dict[str, pl.DataFrame]] = {}
+    buckets, parts, data = (rows.column(c).to_pylist() for c in ("bucket", "part", "data"))
+    for bucket, part, blob in zip(buckets, parts, data, strict=True):
+        out.setdefault(bucket, {})[part] = pl.read_ipc(io.BytesIO(blob))
+    return [out[b] for b in sorted(out)]
+
+
+def read_partials(rows: pa.Table, missing: tuple[str, ...] = ()) -> list[Partials]:
+    """The :class:`Partials` of every bucket from the rows of :func:`partials_rows`;
+    ``missing``: parts left in Spark (None here)."""
     by_bucket: dict[int, dict[str, pl.DataFrame | None]] = {}
     buckets, parts, data = (rows.column(c).to_pylist() for c in ("bucket", "part", "data"))
     for bucket, part, blob in zip(buckets, parts, data, strict=True):
         frame = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
-        by_bucket.setdefault(bucket, {})[part] = frame
+        by_bucket.setdefault(bucket, dict.fromkeys(missing))[part] = frame
     return [Partials(**by_bucket[b]) for b in sorted(by_bucket)]  # type: ignore[arg-type]
 
 
