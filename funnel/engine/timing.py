@@ -37,48 +37,50 @@ QUANTILES = {"p25_s": 0.25, "median_s": 0.5, "p75_s": 0.75, "p90_s": 0.9, "p95_s
 KEYS = ["kind", "from_step", "to_step"]  # one distribution
 
 
+def distributions(spec: FunnelSpec) -> list[tuple[str, str, str | None]]:
+    """Every distribution the timing table may have, as (``kind``, ``from_step``,
+    ``to_step``); its position is its number ``_d`` in the frequency tables. ``kind`` is
+    ``step`` (from one step to the next, along the matched path), ``time_to_convert`` (from
+    the entry step to the last step, converted units) or ``time_at_exit`` (from reaching
+    the exit step to the last event of that session, abandoned units).
+
+    >>> spec = FunnelSpec.from_dict({"steps": [{"event": "a"}, {"event": "b"}]})
+    >>> distributions(spec)[:2], distributions(spec)[-1]
+    ([('step', 'a', 'b'), ('time_to_convert', 'a', 'b')], ('time_at_exit', 'b', None))
+    """
+    names = spec.step_names
+    out: list[tuple[str, str, str | None]] = [("step", a, b) for a, b in transitions(spec)]
+    out += [("time_to_convert", n, names[-1]) for n in names]
+    return out + [("time_at_exit", n, None) for n in names]
+
+
 def timing_counts(units: pl.LazyFrame | pl.DataFrame, spec: FunnelSpec) -> pl.LazyFrame:
-    """Per distribution (``kind``, ``from_step``, ``to_step``): units (``_n``) per duration
-    in microseconds (``micros``). ``kind`` is ``step`` (from one step to the next, along the
-    matched path), ``time_to_convert`` (entry step to last step, converted units) or
-    ``time_at_exit`` (from reaching the exit step to the last event of that session)."""
+    """Units (``_n``) per distribution (``_d``, :func:`distributions`) and duration in
+    microseconds (``micros``)."""
     lf = units.lazy()
     names = spec.step_names
     n = pl.len().cast(pl.Int64).alias("_n")
+    pairs = transitions(spec)
     parts = []
-    for a, b in transitions(spec):
+    for d, (a, b) in enumerate(pairs):
         micros = (pl.col(f"at_{b}") - pl.col(f"at_{a}")).dt.total_microseconds()
         parts.append(
             lf.select(micros.alias("micros"))
             .drop_nulls()
             .group_by("micros")
             .agg(n)
-            .select(
-                pl.lit("step").alias("kind"),
-                pl.lit(a).alias("from_step"),
-                pl.lit(b, pl.String).alias("to_step"),
-                "micros",
-                "_n",
-            )
+            .select(pl.lit(d, pl.Int32).alias("_d"), "micros", "_n")
         )
-    for kind, key, to_step, col in (
-        ("time_to_convert", "entry_step", names[-1], "time_to_convert_s"),
-        ("time_at_exit", "exit_step", None, "time_at_exit_s"),
+    for first, key, col in (
+        (len(pairs), "entry_step", "time_to_convert_s"),
+        (len(pairs) + len(names), "exit_step", "time_at_exit_s"),
     ):
-        # the seconds are microseconds / 1e6: times 1e6, rounded, they are those again
+        numbers = list(range(first, first + len(names)))
+        step = pl.col(key).cast(pl.String)
+        d = step.replace_strict(names, numbers, return_dtype=pl.Int32).alias("_d")
+        # the seconds are microseconds x 1e-6: times 1e6, rounded, they are those again
         micros = (pl.col(col) * EXACT_SCALE).round(0).cast(pl.Int64).alias("micros")
-        parts.append(
-            lf.filter(pl.col(col).is_not_null())
-            .group_by(pl.col(key).alias("from_step"), micros)
-            .agg(n)
-            .select(
-                pl.lit(kind).alias("kind"),
-                "from_step",
-                pl.lit(to_step, pl.String).alias("to_step"),
-                "micros",
-                "_n",
-            )
-        )
+        parts.append(lf.filter(pl.col(col).is_not_null()).group_by(d, micros).agg(n))
     return pl.concat(parts, how="vertical_relaxed")
 
 
@@ -86,8 +88,8 @@ def rank_of(n: int, q: float) -> tuple[int, int, float]:
     """(lower rank, upper rank, fraction) of quantile ``q`` of ``n`` sorted values, 0-based,
     as polars' linear interpolation reads them.
 
-    >>> rank_of(5, 0.5), rank_of(4, 0.9)
-    ((2, 2, 0.0), (2, 3, 0.7000000000000002))
+    >>> rank_of(5, 0.5), rank_of(4, 0.9), rank_of(1, 0.9)
+    ((2, 3, 0.0), (2, 3, 0.7000000000000002), (0, 0, 0.0))
     """
     h = (n - 1) * q
     lo = math.floor(h)
@@ -100,33 +102,25 @@ def wanted_ranks(n: int) -> list[int]:
 
 
 def order_statistics(counts: pl.DataFrame) -> pl.DataFrame:
-    """Per distribution of summed frequency tables (``counts``: :func:`timing_counts` of all
-    units, or the sum of those of sets of units): ``n``, ``micros_sum`` and the value at
-    each rank a quantile reads (``ranks``, ``values``: lists). One search per distribution
-    (a loop over the table's rows, never over units)."""
-    summed = counts.group_by([*KEYS, "micros"]).agg(pl.col("_n").sum()).sort("micros")
+    """Per distribution ``_d`` of summed frequency tables (``counts``: :func:`timing_counts`
+    of all units, or those of sets of units, concatenated): ``n``, ``micros_sum`` and the
+    value at each rank a quantile reads (``ranks``, ``values``: lists). Each distribution's
+    durations sorted, then a search of their running count; equal durations need not be
+    added up first (they sort side by side)."""
     rows = []
-    for key, group in summed.group_by(KEYS, maintain_order=True):
-        micros, n = group["micros"].to_numpy(), group["_n"].to_numpy()
+    for (d,), part in sorted(counts.partition_by("_d", as_dict=True).items()):
+        part = part.sort("micros")  # a loop over distributions, never units
+        micros, n = part["micros"].to_numpy(), part["_n"].to_numpy()
         ends = np.cumsum(n)  # the value at rank r: the first whose running count passes r
-        ranks = wanted_ranks(int(ends[-1]))
-        values = micros[np.searchsorted(ends, ranks, side="right")]
-        rows.append(
-            dict(zip(KEYS, key, strict=True))
-            | {
-                "n": int(ends[-1]),
-                "micros_sum": int((micros * n).sum()),
-                "ranks": ranks,
-                "values": values.tolist(),
-            }
-        )
+        wanted = wanted_ranks(int(ends[-1]))
+        values = micros[np.searchsorted(ends, wanted, side="right")]
+        total = {"n": int(ends[-1]), "micros_sum": int((micros * n).sum())}
+        rows.append({"_d": d} | total | {"ranks": wanted, "values": values.tolist()})
     return pl.DataFrame(rows, schema=STATISTICS_SCHEMA)
 
 
 STATISTICS_SCHEMA = {
-    "kind": pl.String,
-    "from_step": pl.String,
-    "to_step": pl.String,
+    "_d": pl.Int32,
     "n": pl.Int64,
     "micros_sum": pl.Int64,
     "ranks": pl.List(pl.Int64),
@@ -139,10 +133,10 @@ def _seconds(micros: list[int]) -> pl.Series:
     return frame.select(micros_to_seconds(pl.col("m"))).to_series()
 
 
-def _describe(statistics: pl.DataFrame) -> pl.DataFrame:
-    """``n``, ``mean_s`` and the quantiles of each distribution's order statistics. The
-    values are seconds as the per-unit table has them, so a median is some unit's
-    ``time_to_convert_s`` to the bit."""
+def _describe(statistics: pl.DataFrame, spec: FunnelSpec) -> pl.DataFrame:
+    """``kind``, ``from_step``, ``to_step``, ``n``, ``mean_s`` and the quantiles of each
+    distribution's order statistics. The values are seconds as the per-unit table has them,
+    so a median is some unit's ``time_to_convert_s`` to the bit."""
     lows: dict[str, list[int]] = {name: [] for name in QUANTILES}
     highs: dict[str, list[int]] = {name: [] for name in QUANTILES}
     fracs: dict[str, list[float]] = {name: [] for name in QUANTILES}
@@ -157,7 +151,11 @@ def _describe(statistics: pl.DataFrame) -> pl.DataFrame:
     upper = {name: _seconds(v) for name, v in highs.items()}
     # the sum in whole microseconds, then two correctly rounded divisions
     means = [(m / EXACT_SCALE) / n for n, m in statistics.select("n", "micros_sum").iter_rows()]
-    return statistics.select(*KEYS, pl.col("n").cast(pl.UInt32)).with_columns(
+    keys = pl.DataFrame(
+        distributions(spec), schema=dict.fromkeys(KEYS, pl.String), orient="row"
+    ).with_row_index("_d")
+    named = statistics.select(pl.col("_d").cast(pl.UInt32)).join(keys, on="_d", how="left")
+    return named.select(*KEYS, statistics["n"].cast(pl.UInt32)).with_columns(
         pl.Series("mean_s", means, dtype=pl.Float64),
         *[
             (seconds[name] + (upper[name] - seconds[name]) * pl.Series(fracs[name])).alias(name)
@@ -170,7 +168,7 @@ def timing_from_statistics(statistics: pl.DataFrame, spec: FunnelSpec) -> pl.Dat
     """Time distributions in seconds: each transition, time to convert, time at the exit
     step, from :func:`order_statistics` (or the Spark engine's equal)."""
     names = spec.step_names
-    out = _describe(statistics)
+    out = _describe(statistics, spec)
     pairs = transitions(spec)
     base = pl.DataFrame(
         {

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from funnel.engine.timing import KEYS, STATISTICS_SCHEMA, wanted_ranks
+from funnel.engine.timing import STATISTICS_SCHEMA, wanted_ranks
 from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials
 from funnel.runners.digest import add_digests, digest_units
@@ -59,50 +59,51 @@ def too_big_for_the_driver(out: SparkFrame, memory: int) -> tuple[bool, int]:
 
 
 def order_statistics_in_spark(freq: SparkFrame) -> pl.DataFrame:
-    """:func:`funnel.engine.timing.order_statistics` of frequency rows (``kind``,
-    ``from_step``, ``to_step``, ``micros``, ``_n``) that stay in Spark: the counts summed
-    by Spark, the totals collected (a row per distribution), then each wanted rank found
-    by running counts over the values in order (a window per distribution)."""
+    """:func:`funnel.engine.timing.order_statistics` of frequency rows (``_d``, ``micros``,
+    ``_n``) that stay in Spark: the counts summed by Spark, the totals collected (a row per
+    distribution), then each wanted rank found by running counts over the durations in
+    order (a window per distribution)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    summed = freq.groupBy(*KEYS, "micros").agg(F.sum("_n").alias("_n")).persist()
+    summed = freq.groupBy("_d", "micros").agg(F.sum("_n").alias("_n")).persist()
     try:
-        totals = summed.groupBy(*KEYS).agg(
+        totals = summed.groupBy("_d").agg(
             F.sum("_n").alias("n"), F.sum(F.col("micros") * F.col("_n")).alias("micros_sum")
         )
-        rows = [r.asDict() for r in totals.collect()]
-        if not rows:
+        rows = sorted((r["_d"], r["n"], r["micros_sum"]) for r in totals.collect())
+        wanted = [(d, rank) for d, n, _ in rows for rank in wanted_ranks(n)]
+        if not wanted:
             return pl.DataFrame(schema=STATISTICS_SCHEMA)
-        wanted = [(*(r[k] for k in KEYS), rank) for r in rows for rank in wanted_ranks(r["n"])]
-        ranks = freq.sparkSession.createDataFrame(
-            wanted, "kind string, from_step string, to_step string, rank long"
+        ranks = freq.sparkSession.createDataFrame(wanted, "_d int, rank long")
+        running = (
+            Window.partitionBy("_d")
+            .orderBy("micros")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
         )
-        order = Window.partitionBy(*KEYS).orderBy("micros")
-        running = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
         ends = summed.withColumn("_end", F.sum("_n").over(running))
         ends = ends.withColumn("_start", F.col("_end") - F.col("_n"))
-        on = [ends[k].eqNullSafe(ranks[k]) for k in KEYS]
-        on += [ranks["rank"] >= ends["_start"], ranks["rank"] < ends["_end"]]
-        hits = ends.join(F.broadcast(ranks), on).select(
-            *[ends[k] for k in KEYS], ranks["rank"], ends["micros"]
-        )
-        found = pl.DataFrame(
-            [r.asDict() for r in hits.collect()],
-            schema={k: pl.String for k in KEYS} | {"rank": pl.Int64, "micros": pl.Int64},
-            orient="row",
-        )
+        on = [ends["_d"] == ranks["_d"], ranks["rank"] >= ends["_start"]]
+        on.append(ranks["rank"] < ends["_end"])
+        hits = ends.join(F.broadcast(ranks), on).select(ends["_d"], "rank", "micros").collect()
     finally:
         summed.unpersist()
+    found = pl.DataFrame(
+        [tuple(h) for h in hits],
+        schema={"_d": pl.Int32, "rank": pl.Int64, "micros": pl.Int64},
+        orient="row",
+    )
     values = (
-        found.sort("rank")
-        .group_by(KEYS)
+        found.sort("_d", "rank")
+        .group_by("_d", maintain_order=True)
         .agg(pl.col("rank").alias("ranks"), pl.col("micros").alias("values"))
     )
-    head = pl.DataFrame(
-        rows, schema={k: pl.String for k in KEYS} | {"n": pl.Int64, "micros_sum": pl.Int64}
+    head = pl.DataFrame(rows, schema=["_d", "n", "micros_sum"], orient="row")
+    return (
+        head.join(values, on="_d", how="left")
+        .cast(STATISTICS_SCHEMA)
+        .select(list(STATISTICS_SCHEMA))
     )
-    return head.join(values, on=KEYS, how="left", nulls_equal=True).select(list(STATISTICS_SCHEMA))
 
 
 def reduce_in_spark(
@@ -123,7 +124,7 @@ def reduce_in_spark(
     try:
         blobs = mapped.filter(F.col("part").isNotNull()).select("bucket", "part", "data")
         digests = tasks.read_digests(blobs.toArrow())
-        freq = mapped.filter(F.col("part").isNull()).select(*KEYS, "micros", "_n")
+        freq = mapped.filter(F.col("part").isNull()).select("_d", "micros", "_n")
         statistics = order_statistics_in_spark(freq)
     finally:
         mapped.unpersist()

@@ -62,9 +62,7 @@ _DIGEST_ARROW = pa.schema(
         ("bucket", pa.int64()),
         ("part", pa.string()),
         ("data", pa.binary()),
-        ("kind", pa.string()),
-        ("from_step", pa.string()),
-        ("to_step", pa.string()),
+        ("_d", pa.int32()),
         ("micros", pa.int64()),
         ("_n", pa.int64()),
     ]
@@ -244,10 +242,7 @@ def map_partition(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.Re
 
 
 # stage 3 (a reduce inside Spark): digest blobs, or rows of the timing's frequency tables
-DIGEST_SCHEMA = (
-    "bucket long, part string, data binary, "
-    "kind string, from_step string, to_step string, micros long, _n long"
-)
+DIGEST_SCHEMA = "bucket long, part string, data binary, _d int, micros long, _n long"
 
 
 @dataclass(frozen=True, kw_only=True)
