@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from funnel.engine.timing import STATISTICS_SCHEMA, wanted_ranks
+from funnel.engine.timing import STATISTICS_SCHEMA
 from funnel.results.result import FunnelResult
 from funnel.runners.bucket import BucketPlan, Partials
 from funnel.runners.digest import add_digests, digest_units
@@ -58,52 +58,16 @@ def too_big_for_the_driver(out: SparkFrame, memory: int) -> tuple[bool, int]:
     return too_big, int(size)
 
 
-def order_statistics_in_spark(freq: SparkFrame) -> pl.DataFrame:
+def order_statistics_in_spark(freq: SparkFrame, partitions: int = 8) -> pl.DataFrame:
     """:func:`funnel.engine.timing.order_statistics` of frequency rows (``_d``, ``micros``,
-    ``_n``) that stay in Spark: the counts summed by Spark, the totals collected (a row per
-    distribution), then each wanted rank found by running counts over the durations in
-    order (a window per distribution)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    summed = freq.groupBy("_d", "micros").agg(F.sum("_n").alias("_n")).persist()
-    try:
-        totals = summed.groupBy("_d").agg(
-            F.sum("_n").alias("n"), F.sum(F.col("micros") * F.col("_n")).alias("micros_sum")
-        )
-        rows = sorted((r["_d"], r["n"], r["micros_sum"]) for r in totals.collect())
-        wanted = [(d, rank) for d, n, _ in rows for rank in wanted_ranks(n)]
-        if not wanted:
-            return pl.DataFrame(schema=STATISTICS_SCHEMA)
-        ranks = freq.sparkSession.createDataFrame(wanted, "_d int, rank long")
-        running = (
-            Window.partitionBy("_d")
-            .orderBy("micros")
-            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        )
-        ends = summed.withColumn("_end", F.sum("_n").over(running))
-        ends = ends.withColumn("_start", F.col("_end") - F.col("_n"))
-        on = [ends["_d"] == ranks["_d"], ranks["rank"] >= ends["_start"]]
-        on.append(ranks["rank"] < ends["_end"])
-        hits = ends.join(F.broadcast(ranks), on).select(ends["_d"], "rank", "micros").collect()
-    finally:
-        summed.unpersist()
-    found = pl.DataFrame(
-        [tuple(h) for h in hits],
-        schema={"_d": pl.Int32, "rank": pl.Int64, "micros": pl.Int64},
-        orient="row",
-    )
-    values = (
-        found.sort("_d", "rank")
-        .group_by("_d", maintain_order=True)
-        .agg(pl.col("rank").alias("ranks"), pl.col("micros").alias("values"))
-    )
-    head = pl.DataFrame(rows, schema=["_d", "n", "micros_sum"], orient="row")
-    return (
-        head.join(values, on="_d", how="left")
-        .cast(STATISTICS_SCHEMA)
-        .select(list(STATISTICS_SCHEMA))
-    )
+    ``_n``) that stay in Spark: Spark brings each distribution's rows to one task, which
+    runs the same ``order_statistics`` on them (:func:`funnel.spark.tasks.statistics_partition`);
+    only a row per distribution comes back."""
+    task = tasks.statistics_partition
+    rows = freq.repartition(partitions, "_d").mapInArrow(task, tasks.STATISTICS_SCHEMA)
+    found = pl.from_arrow(rows.toArrow())
+    assert isinstance(found, pl.DataFrame)
+    return found.cast(STATISTICS_SCHEMA).sort("_d")  # type: ignore[arg-type]
 
 
 def reduce_in_spark(

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 import pyarrow as pa
 
+from funnel.engine.timing import order_statistics
 from funnel.input.load import LoadOptions, canonical, format_of, hive_columns
 from funnel.input.reserved import escape
 from funnel.input.text import scan_csv_file, scan_ndjson_file
@@ -43,6 +44,7 @@ from funnel.runners.reduce import kept_units
 __all__ = [
     "DIGEST_SCHEMA",
     "PARTS_SCHEMA",
+    "STATISTICS_SCHEMA",
     "DigestJob",
     "Job",
     "decode",
@@ -54,6 +56,7 @@ __all__ = [
     "partials_rows",
     "read_digests",
     "read_partials",
+    "statistics_partition",
 ]
 
 PARTS_SCHEMA = "bucket long, part string, data binary"
@@ -290,6 +293,30 @@ def digest_partition(batches: Iterator[pa.RecordBatch], job: DigestJob) -> Itera
         )
         out = pl.concat([blobs, timing], how="diagonal_relaxed")
         yield from out.to_arrow().cast(_DIGEST_ARROW).to_batches()
+
+
+STATISTICS_SCHEMA = "_d int, n long, micros_sum long, ranks array<long>, values array<long>"
+_STATISTICS_ARROW = pa.schema(
+    [
+        ("_d", pa.int32()),
+        ("n", pa.int64()),
+        ("micros_sum", pa.int64()),
+        ("ranks", pa.list_(pa.int64())),
+        ("values", pa.list_(pa.int64())),
+    ]
+)
+
+
+def statistics_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The timing's order statistics of the distributions whose frequency rows (``_d``,
+    ``micros``, ``_n``) Spark brought to this partition:
+    :func:`funnel.engine.timing.order_statistics`, a row per distribution."""
+    received = [b for b in batches if b.num_rows]
+    if not received:
+        return
+    frame = pl.from_arrow(pa.Table.from_batches(received))
+    assert isinstance(frame, pl.DataFrame)
+    yield from order_statistics(frame).to_arrow().cast(_STATISTICS_ARROW).to_batches()
 
 
 def read_digests(rows: pa.Table) -> list[dict[str, pl.DataFrame]]:
