@@ -4,11 +4,12 @@ The map's partials stay in Spark (persisted). The driver collects only the small
 (counts, the ledger, driver counts) and learns the end of the data. A third stage digests
 each bucket's units in its task (:func:`funnel.spark.tasks.digest_partition`: the same
 :func:`funnel.runners.digest.digest_units` as the local reduce), and the driver adds the
-digests. The timing's frequency tables are added up by Spark. The values at the ranks its
-percentiles read are found by Spark, too, with running counts per distribution. The driver
-then builds the result with :func:`funnel.runners.digest.result_from_digest`: the same
-tables, to the byte, as the local engine. What the result cannot show is the per-unit
-rows: ``units``, ``censored`` and the evidence rows are empty.
+digests. The timing's frequency tables stay in Spark, which brings each distribution's
+rows to one task; that task finds the values at the ranks its percentiles read with the
+local :func:`funnel.engine.timing.order_statistics`. The driver then builds the result
+(:func:`funnel.runners.reduce.reduce_digest`): the same tables, to the byte, as the local
+engine. What the result cannot show is the per-unit rows: ``units``, ``censored`` and
+the evidence rows are empty.
 
 ``where="auto"`` reduces inside Spark when the per-unit partials would not fit the
 driver (:func:`too_big_for_the_driver`).
@@ -42,7 +43,7 @@ __all__ = [
 BIG = ("units", "evidence")  # the partials that grow with the units
 # the driver's peak per byte of compressed per-unit partials when it reduces them
 # (decompressed, concatenated, sorted, digested): measured in benchmarks/README.md
-BYTES_PER_PARTIAL_BYTE = 8
+BYTES_PER_PARTIAL_BYTE = 12
 
 
 def too_big_for_the_driver(out: SparkFrame, memory: int) -> tuple[bool, int]:
