@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -365,3 +366,16 @@ def test_ga4_parquet_exports_read_like_the_json_export(tmp_path, shape):
     keys += ["ecommerce.shipping_value", "device.category", "ga4_user_id"]
     assert got.select(keys).head(want.height).equals(want.select(keys))
     assert got.height == want.height + (shape == "avro_converted_parquet")
+
+
+def test_a_json_lines_file_whose_every_timestamp_is_null_is_rejected_row_by_row(tmp_path):
+    """Such a file reads as a column of type Null: every row rejected, no schema error."""
+    path = tmp_path / "e.ndjson"
+    path.write_text(
+        '{"user_id":"u1","timestamp":null,"event":"add_to_cart"}\n'
+        '{"user_id":"u2","timestamp":null,"event":"purchase"}\n'
+    )
+    ledger = funnel.validate(str(path))
+    counts = ledger.to_dict()
+    assert ledger.total() == 2 and counts["used"] == 0
+    assert "bad_timestamp" in json.dumps(counts)

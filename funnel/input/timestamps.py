@@ -123,6 +123,9 @@ def normalize_timestamp(
     elif dtype == pl.String:
         parsed = _parse_strings(col, timezone)
         how = f"ISO-8601 text (no offset = {timezone})"
+    elif dtype == pl.Null:  # every value null (a JSON-lines file of such rows): all rejected
+        parsed = pl.lit(None, pl.Datetime("us", "UTC"))
+        how = "no timestamps (every value is null)"
     else:
         raise SchemaError(
             f"column 'timestamp' has type {dtype}, which is not a time",
