@@ -101,7 +101,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 
 
 def test_exit_codes_interrupt_and_unexpected_errors(monkeypatch):
-    import funnel.cli_options as opts
+    import funnel.cli_engine as opts
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

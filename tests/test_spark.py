@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 import funnel
 from funnel.cli import main
+from funnel.render.report import render_html
+from funnel.runners.compare import compare_arms
 from tests.test_causes import cause_specs
 from tests.test_engine_vs_reference import _frame, _make_rows, _options, row_strategy, write_parts
 
@@ -94,6 +96,14 @@ def test_the_reduce_inside_spark_gives_the_same_tables(spark, buckets):
     assert inside.units.is_empty() and inside.censored.is_empty()
     assert inside.causes.evidence.is_empty()
     assert inside.causes.evidence.columns == local.causes.evidence.columns
+    # what needs the per-unit rows says where they are, instead of reading empty rows
+    assert inside.units_left_in == "Spark" and "per-unit rows left in Spark" in repr(inside)
+    with pytest.raises(funnel.FunnelError, match="needs the per-unit rows, which stayed in"):
+        compare_arms(inside, "device")
+    with pytest.raises(funnel.FunnelError, match="--reduce-in driver"):
+        inside.all_units()
+    page = render_html(inside).lower()  # the breakdown table, without per-value charts
+    assert "breakdown" in page and "breakdown-device" not in page
 
 
 def test_auto_reduces_inside_spark_only_when_the_driver_budget_is_too_small(spark):

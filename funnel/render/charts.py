@@ -249,12 +249,13 @@ def breakdown_chart(result: FunnelResult, by: str | None = None) -> Figure:
     :data:`SMALL_MULTIPLES` values by units entering, on one scale."""
     if result.breakdown is None or result.breakdown.is_empty():
         raise FunnelError("this result has no breakdown", hint="analyse with --by COLUMN")
-    columns = [c for c in result.breakdown.columns if c in result.units.columns]
+    units = result.unit_rows("the breakdown chart")
+    columns = [c for c in result.breakdown.columns if c in units.columns]
     by = by or columns[0]
     if by not in columns:
         raise FunnelError(f"the breakdown has no column '{by}'", hint=f"one of {columns}")
-    carried = units_column(result.units.columns, by)  # data:converted beside converted
-    table = breakdown_table(result.units, result.spec, [carried]).rename({carried: by})
+    carried = units_column(units.columns, by)  # data:converted beside converted
+    table = breakdown_table(units, result.spec, [carried]).rename({carried: by})
     first = table.filter(pl.col("step_index") == pl.col("step_index").min())
     sizes = (
         first.group_by(by)

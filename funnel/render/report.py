@@ -163,7 +163,7 @@ def render_html(
                     f"Conversion from entry per {by} (the largest {charts.SMALL_MULTIPLES}).",
                 )
                 for by in result.breakdown.columns
-                if by in result.units.columns
+                if by in result.units.columns and result.units_left_in is None
             ]
             parts.append(_section("Breakdown", *multiples, _table(result.breakdown)))
     if comparison is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from funnel.errors import SpecError
+from funnel.errors import FunnelError, SpecError
 from funnel.results.ledger import Ledger
 from funnel.results.records import clean, frame_records, html_table
 from funnel.spec.funnel_spec import FunnelSpec
@@ -110,6 +110,9 @@ class FunnelResult:
     censored : units left out because they ended near the end of the data, when their
         outcome may not be final (``summary["censoring"]`` says how many; the columns of
         ``units``); see :mod:`funnel.engine.censor`
+    units_left_in : None when the result holds the per-unit rows; ``"Spark"`` when it was
+        reduced inside Spark (``units``, ``censored`` and the evidence rows are empty, the
+        tables complete; :meth:`unit_rows` says so to what needs them)
     """
 
     spec: FunnelSpec
@@ -123,11 +126,23 @@ class FunnelResult:
     summary: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     censored: pl.DataFrame | None = None
+    units_left_in: str | None = None
+
+    def unit_rows(self, why: str) -> pl.DataFrame:
+        """``units``, or an error saying ``why`` they are needed when the result does not
+        hold them (``units_left_in``: reduced inside Spark, ``reduce_in="spark"``)."""
+        if self.units_left_in is not None:
+            raise FunnelError(
+                f"{why} needs the per-unit rows, which stayed in {self.units_left_in} "
+                "(the result was reduced there)",
+                hint="run it with reduce_in='driver' (--reduce-in driver)",
+            )
+        return self.units
 
     def all_units(self) -> pl.DataFrame:
         """Every unit that entered, censored ones too, with a ``censored`` column (what
         ``--sessions-out`` writes)."""
-        kept = self.units.with_columns(pl.lit(False).alias("censored"))
+        kept = self.unit_rows("writing the sessions").with_columns(pl.lit(False).alias("censored"))
         if self.censored is None or self.censored.is_empty():
             return kept
         late = self.censored.with_columns(pl.lit(True).alias("censored"))
@@ -198,7 +213,8 @@ class FunnelResult:
         return (
             f"FunnelResult({self.spec.name!r}: {len(self.spec.steps)} steps, "
             f"{s.get('units_entered', 0)} {self.spec.unit} entered, {conv_text} converted, "
-            f"{self.ledger.total()} rows read)"
+            f"{self.ledger.total()} rows read"
+            + (f"; per-unit rows left in {self.units_left_in})" if self.units_left_in else ")")
         )
 
     def _repr_html_(self) -> str:

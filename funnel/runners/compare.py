@@ -83,7 +83,7 @@ def compare_arms(
     >>> cmp.versions["version"].to_list()
     ['A', 'B']
     """
-    units = result.units
+    units = result.unit_rows(f"comparing the arms of '{by}'")
     # a --by column named like a units column is there as data:<name> (funnel.input.reserved)
     found = [
         c for c in (units_column(units.columns, by), by.removeprefix(DATA_PREFIX)) if c in units
@@ -189,7 +189,7 @@ def compare_with(
         return compare_arms(result, by, opts)
     if split_at is not None or periods is not None:
         result = run(source, spec, aopts)
-        units = result.units
+        units = result.unit_rows("comparing periods")
         if split_at is not None:
             cut = _split_time(split_at)
             ranges = {"before": (None, cut), "after": (cut, None)}
@@ -216,7 +216,10 @@ def compare_with(
         la, lb = _label(source, "A"), _label(other, "B")
         if la == lb:
             la, lb = "A", "B"
-        versions = [Version(la, a.spec, a.units), Version(lb, b.spec, b.units)]
+        versions = [
+            Version(la, a.spec, a.unit_rows("a comparison")),
+            Version(lb, b.spec, b.unit_rows("a comparison")),
+        ]
         out = compare_versions(versions, opts, kind="dumps")
         return out.with_ledgers({la: a.ledger, lb: b.ledger})
     assert other_spec is not None
@@ -225,5 +228,8 @@ def compare_with(
     la, lb = a.spec.name, b.spec.name
     if la == lb:
         la, lb = f"{la} (control)", f"{lb} (other)"
-    versions = [Version(la, a.spec, a.units), Version(lb, b.spec, b.units)]
+    versions = [
+        Version(la, a.spec, a.unit_rows("a comparison")),
+        Version(lb, b.spec, b.unit_rows("a comparison")),
+    ]
     return compare_versions(versions, opts, kind="specs").with_ledgers({"all": a.ledger})

@@ -98,12 +98,13 @@ def result_from_digest(
     n_censored: int,
     evidence: pl.DataFrame | None = None,
     driver_counts: pl.DataFrame | None = None,
+    units_left_in: str | None = None,
 ) -> FunnelResult:
     """The result from the digest of every kept unit and the timing's order statistics
     (:func:`funnel.engine.timing.order_statistics`, or Spark's). ``counted``: the summed
     counts (events, sessions, users, outside_sessions, data_end); ``units``, ``censored``
     and ``evidence`` are what the result shows of them (empty when they stayed where they
-    were reduced)."""
+    were reduced: ``units_left_in`` says where)."""
     steps = digest["steps"]
     n_units = int(steps["_n"].sum())
     n_conv = int(steps.filter(pl.col("converted"))["_n"].sum())
@@ -150,6 +151,7 @@ def result_from_digest(
         breakdown=restore(steps_from_counts(steps, spec, list(by))) if by else None,
         causes=cause_result,
         summary=summary,
+        units_left_in=units_left_in,
         notes=tuple(
             data_notes(
                 spec,

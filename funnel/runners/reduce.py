@@ -106,6 +106,7 @@ def reduce_digest(
     units: pl.DataFrame,
     censored: pl.DataFrame | int,
     evidence: pl.DataFrame | None,
+    units_left_in: str | None = None,
 ) -> FunnelResult:
     """The result from the digest of the kept units and the timing's order statistics,
     with the partials' counts, ledger and driver counts. ``units``, ``censored`` (or their
@@ -135,6 +136,7 @@ def reduce_digest(
         n_censored=n_censored,
         evidence=evidence,
         driver_counts=driver_counts,
+        units_left_in=units_left_in,
     )
 
 

@@ -100,4 +100,6 @@ def reduce_in_spark(
         digests = [none | {"censored": pl.DataFrame({"_n": [0]})}]
     digest = add_digests(digests)
     n_censored = int(digest.pop("censored")["_n"].sum())
-    return reduce_digest(parts, plan, notes, digest, statistics, units, n_censored, evidence)
+    return reduce_digest(
+        parts, plan, notes, digest, statistics, units, n_censored, evidence, units_left_in="Spark"
+    )

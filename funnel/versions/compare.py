@@ -276,7 +276,7 @@ def compare_results(
     >>> cmp.steps.filter(step="overall")["diff"][0]
     0.5
     """
-    versions = [Version(label, r.spec, r.units) for label, r in results.items()]
+    versions = [Version(label, r.spec, r.unit_rows("a comparison")) for label, r in results.items()]
     ledgers = {label: r.ledger for label, r in results.items()}
     out = compare_versions(versions, options)
     return out.with_ledgers(ledgers)
