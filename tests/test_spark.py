@@ -106,6 +106,14 @@ def test_the_reduce_inside_spark_gives_the_same_tables(spark, buckets):
     assert "breakdown" in page and "breakdown-device" not in page
 
 
+def test_the_reduce_inside_spark_of_an_empty_dump(spark, tmp_path):
+    empty = pl.read_parquet("sample_events/events.parquet").clear()
+    empty.write_parquet(tmp_path / "e.parquet")
+    local = funnel.analyze(str(tmp_path))
+    inside = funnel.spark.analyze(str(tmp_path), spark=spark, reduce_in="spark")
+    assert _tables(inside) == _tables(local) and local.summary["units_entered"] == 0
+
+
 def test_auto_reduces_inside_spark_only_when_the_driver_budget_is_too_small(spark):
     heard: list[str] = []
     tight = funnel.AnalyzeOptions(memory="1kb")

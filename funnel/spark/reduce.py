@@ -81,7 +81,7 @@ def reduce_in_spark(
     from pyspark.sql import functions as F
 
     small = out.filter(~F.col("part").isin(*BIG)).toArrow()
-    parts = tasks.read_partials(small, missing=BIG)
+    parts = tasks.read_partials(small, missing=BIG) or [empty]  # no rows: one empty bucket
     counted = reduce_counts(parts)
     job = tasks.DigestJob(plan=plan, data_end=counted["data_end"])
     task = functools.partial(tasks.digest_partition, job=job)
