@@ -44,3 +44,15 @@ def test_planted_arm_difference_shows_at_payment():
     pay = r.breakdown.filter(pl.col("step") == "payment").sort("experiment_arm")
     a, b = pay.row(0, named=True), pay.row(1, named=True)
     assert b["step_conversion"] > a["step_conversion_hi"]  # arm B cuts payment failures (20% -> 8%)
+
+
+@pytest.mark.parametrize("causes", [True, False])
+def test_the_ledger_notes_say_how_the_data_was_read_with_or_without_causes(causes):
+    """The ledger's notes are what loading inferred; the cause notes stay with the causes
+    (with causes on, the ledger once showed the cause notes instead)."""
+    result = funnel.analyze("sample_events/", options=funnel.AnalyzeOptions(causes=causes))
+    notes = result.ledger.to_dict()["notes"]
+    assert any(n.startswith("timestamp: datetime in UTC") for n in notes)
+    assert not any(n.startswith("causes:") for n in notes)
+    if causes:
+        assert any(n.startswith("causes: column(s) fatal") for n in result.causes.notes)
