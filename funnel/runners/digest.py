@@ -35,6 +35,7 @@ from funnel.engine.timing import timing_counts, timing_from_statistics
 from funnel.input.reserved import restore
 from funnel.results.ledger import Ledger
 from funnel.results.result import CauseTables, FunnelResult
+from funnel.runners.bucket import BucketPlan
 from funnel.spec import FunnelSpec
 
 __all__ = ["SUMMED", "Digest", "add_digests", "digest_units", "result_from_digest"]
@@ -84,12 +85,8 @@ def add_digests(digests: list[Digest]) -> Digest:
 def result_from_digest(
     digest: Digest,
     statistics: pl.DataFrame,
+    plan: BucketPlan,
     *,
-    spec: FunnelSpec,
-    by: tuple[str, ...],
-    causes: bool,
-    names: frozenset[str],
-    censor_s: float | None,
     counted: dict[str, Any],
     ledger: Ledger,
     events: pl.DataFrame,
@@ -100,17 +97,18 @@ def result_from_digest(
     driver_counts: pl.DataFrame | None = None,
     units_left_in: str | None = None,
 ) -> FunnelResult:
-    """The result from the digest of every kept unit and the timing's order statistics
-    (:func:`funnel.engine.timing.order_statistics`, or Spark's). ``counted``: the summed
+    """The result of ``plan`` from the digest of every kept unit and the timing's order
+    statistics (:func:`funnel.engine.timing.order_statistics`, or Spark's). ``counted``: the summed
     counts (events, sessions, users, outside_sessions, data_end); ``units``, ``censored``
     and ``evidence`` are what the result shows of them (empty when they stayed where they
     were reduced: ``units_left_in`` says where)."""
+    spec, by, censor_s = plan.spec, plan.by, plan.censor_s
     steps = digest["steps"]
     n_units = int(steps["_n"].sum())
     n_conv = int(steps.filter(pl.col("converted"))["_n"].sum())
     notes: list[str] = []
     cause_result = None
-    if causes:
+    if plan.causes:
         assert driver_counts is not None and evidence is not None
         tables = {
             "summary": cause_table(digest["causes"], digest["evidence"], spec),
@@ -121,7 +119,7 @@ def result_from_digest(
             "after_exit": after_exit_table(digest["after_exit"], spec),
             "returns": returns_table(digest["after_exit"], spec),
         }
-        notes = [*cause_notes(spec, set(names)), *exposure_notes(tables["exposure"])]
+        notes = [*cause_notes(spec, set(plan.names)), *exposure_notes(tables["exposure"])]
         cause_result = CauseTables(**tables, notes=tuple(notes), currency=spec.currency)
     data_end: dt.datetime | None = counted["data_end"]
     summary = {
@@ -156,7 +154,7 @@ def result_from_digest(
             data_notes(
                 spec,
                 events,
-                causes=causes,
+                causes=plan.causes,
                 entered=n_units,
                 outside=int(counted["outside_sessions"]),
                 censored=n_censored,

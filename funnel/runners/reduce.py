@@ -86,19 +86,20 @@ def reduce_partials(
     # sorted by keys that identify the rows, in one chunk: the result's units are the same
     # bytes whatever the buckets were; column by column, so the peak is one copy of them
     units = sorted_concat([p.units for p in parts], ["entered_at", "user_id", "session_id"])
-    data_end = reduce_counts(parts)["data_end"]
+    counted = reduce_counts(parts)
     evidence = None
     if plan.causes:
         keys = ["session_id", "user_id", "events_before_exit", "cause"]
         evidence = sorted_concat([p.evidence for p in parts], keys)
-    units, censored, evidence = kept_units(units, evidence, plan, data_end)
+    units, censored, evidence = kept_units(units, evidence, plan, counted["data_end"])
     digest = digest_units(units, evidence, spec, by=plan.by, trend_every=plan.trend_every)
     statistics = order_statistics(digest.pop("timing"))
-    return reduce_digest(parts, plan, notes, digest, statistics, units, censored, evidence)
+    return reduce_digest(parts, counted, plan, notes, digest, statistics, units, censored, evidence)
 
 
 def reduce_digest(
     parts: list[Partials],
+    counted: dict,
     plan: BucketPlan,
     notes: tuple[str, ...],
     digest: dict[str, pl.DataFrame],
@@ -109,9 +110,9 @@ def reduce_digest(
     units_left_in: str | None = None,
 ) -> FunnelResult:
     """The result from the digest of the kept units and the timing's order statistics,
-    with the partials' counts, ledger and driver counts. ``units``, ``censored`` (or their
-    number) and ``evidence``: what the result shows of them."""
-    counted = reduce_counts(parts)
+    with the partials' ledger and driver counts; ``counted``: their :func:`reduce_counts`.
+    ``units``, ``censored`` (or their number) and ``evidence``: what the result shows of
+    them."""
     driver_counts = None
     if plan.causes:
         counts = pl.concat([p.driver_counts for p in parts], how="vertical_relaxed")
@@ -123,11 +124,7 @@ def reduce_digest(
     return result_from_digest(
         digest,
         statistics,
-        spec=plan.spec,
-        by=plan.by,
-        causes=plan.causes,
-        names=plan.names,
-        censor_s=plan.censor_s,
+        plan,
         counted=counted,
         ledger=reduce_ledger(parts, notes),
         events=reduce_events(parts),

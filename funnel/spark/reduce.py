@@ -101,5 +101,14 @@ def reduce_in_spark(
     digest = add_digests(digests)
     n_censored = int(digest.pop("censored")["_n"].sum())
     return reduce_digest(
-        parts, plan, notes, digest, statistics, units, n_censored, evidence, units_left_in="Spark"
+        parts,
+        counted,
+        plan,
+        notes,
+        digest,
+        statistics,
+        units,
+        n_censored,
+        evidence,
+        units_left_in="Spark",
     )
