@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 PARTS_SCHEMA = "bucket long, part string, data binary"
+_PARTS_ARROW = pa.schema([("bucket", pa.int64()), ("part", pa.string()), ("data", pa.binary())])
 _DIGEST_ARROW = pa.schema(
     [
         ("bucket", pa.int64()),
@@ -210,16 +211,46 @@ def _ipc(frame: pl.DataFrame | pl.LazyFrame | None) -> bytes | None:
     return out.getvalue()
 
 
+def _blob_rows(bucket: int, frames: dict[str, pl.DataFrame | pl.LazyFrame | None]) -> pl.DataFrame:
+    """One row per frame: (bucket, name, Arrow IPC bytes or null)."""
+    return pl.DataFrame(
+        {
+            "bucket": [bucket] * len(frames),
+            "part": list(frames),
+            "data": [_ipc(f) for f in frames.values()],
+        },
+        schema={"bucket": pl.Int64, "part": pl.String, "data": pl.Binary},
+    )
+
+
+def _blobs_by_bucket(
+    rows: pa.Table | pl.DataFrame, missing: tuple[str, ...] = ()
+) -> dict[int, dict[str, pl.DataFrame | None]]:
+    """The frames of blob rows (:func:`_blob_rows`) by bucket and name; ``missing``: names
+    some rows leave out (None)."""
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    out: dict[int, dict[str, pl.DataFrame | None]] = {}
+    for bucket, part, blob in frame.select("bucket", "part", "data").iter_rows():
+        data = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
+        out.setdefault(bucket, dict.fromkeys(missing))[part] = data
+    return out
+
+
+def _received(batches: Iterator[pa.RecordBatch]) -> pl.DataFrame | None:
+    """The batches Spark gave a task as one frame (None when they hold no row)."""
+    received = [b for b in batches if b.num_rows]
+    if not received:
+        return None
+    frame = pl.from_arrow(pa.Table.from_batches(received))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def partials_rows(part: Partials, bucket: int) -> pa.Table:
     """One row per part of ``part``: (bucket, part name, Arrow IPC bytes or null)."""
-    names = [f.name for f in fields(Partials)]
-    return pa.table(
-        {
-            "bucket": pa.array([bucket] * len(names), pa.int64()),
-            "part": pa.array(names, pa.string()),
-            "data": pa.array([_ipc(getattr(part, n)) for n in names], pa.binary()),
-        }
-    )
+    frames = {f.name: getattr(part, f.name) for f in fields(Partials)}
+    return _blob_rows(bucket, frames).to_arrow().cast(_PARTS_ARROW)
 
 
 def map_partition(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.RecordBatch]:
@@ -227,14 +258,9 @@ def map_partition(batches: Iterator[pa.RecordBatch], job: Job) -> Iterator[pa.Re
     :func:`partials_rows`, numbered by the partition. Nothing for an empty partition."""
     from pyspark import TaskContext
 
-    received = [b for b in batches if b.num_rows]
-    if not received:
+    frame = _received(batches)
+    if frame is None:
         return
-    table = pa.Table.from_batches(received)
-    del received
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    del table
     rows = frame.select(_cast(c, t, frame.schema[c]).alias(c) for c, t in job.narrow.items())
     del frame
     context = TaskContext.get()
@@ -263,17 +289,11 @@ def digest_partition(batches: Iterator[pa.RecordBatch], job: DigestJob) -> Itera
     (:func:`funnel.runners.reduce.kept_units`) -> their digest
     (:func:`funnel.runners.digest.digest_units`) as blobs, the number of censored units as a
     ``censored`` blob, and the timing's frequency tables as rows, for Spark to add up."""
-    received = [b for b in batches if b.num_rows]
-    if not received:
+    frame = _received(batches)
+    if frame is None:
         return
-    by_bucket: dict[int, dict[str, pl.DataFrame | None]] = {}
-    table = pa.Table.from_batches(received)
-    for bucket, part, blob in zip(
-        *(table.column(c).to_pylist() for c in ("bucket", "part", "data")), strict=True
-    ):
-        frame = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
-        by_bucket.setdefault(bucket, {})[part] = frame
-    del table, received
+    by_bucket = _blobs_by_bucket(frame)
+    del frame
     plan = job.plan
     for bucket, parts in sorted(by_bucket.items()):
         units, censored, evidence = kept_units(
@@ -282,16 +302,7 @@ def digest_partition(batches: Iterator[pa.RecordBatch], job: DigestJob) -> Itera
         digest = digest_units(units, evidence, plan.spec, by=plan.by, trend_every=plan.trend_every)
         timing = digest.pop("timing")
         digest["censored"] = pl.DataFrame({"_n": [censored.height]}, schema={"_n": pl.Int64})
-        names = list(digest)
-        blobs = pl.DataFrame(
-            {
-                "bucket": [bucket] * len(names),
-                "part": names,
-                "data": [_ipc(digest[n]) for n in names],
-            },
-            schema={"bucket": pl.Int64, "part": pl.String, "data": pl.Binary},
-        )
-        out = pl.concat([blobs, timing], how="diagonal_relaxed")
+        out = pl.concat([_blob_rows(bucket, dict(digest)), timing], how="diagonal_relaxed")
         yield from out.to_arrow().cast(_DIGEST_ARROW).to_batches()
 
 
@@ -311,31 +322,22 @@ def statistics_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
     """The timing's order statistics of the distributions whose frequency rows (``_d``,
     ``micros``, ``_n``) Spark brought to this partition:
     :func:`funnel.engine.timing.order_statistics`, a row per distribution."""
-    received = [b for b in batches if b.num_rows]
-    if not received:
+    frame = _received(batches)
+    if frame is None:
         return
-    frame = pl.from_arrow(pa.Table.from_batches(received))
-    assert isinstance(frame, pl.DataFrame)
     yield from order_statistics(frame).to_arrow().cast(_STATISTICS_ARROW).to_batches()
 
 
 def read_digests(rows: pa.Table) -> list[dict[str, pl.DataFrame]]:
     """The digest of every bucket from the blob rows of :func:`digest_partition`."""
-    out: dict[int, dict[str, pl.DataFrame]] = {}
-    buckets, parts, data = (rows.column(c).to_pylist() for c in ("bucket", "part", "data"))
-    for bucket, part, blob in zip(buckets, parts, data, strict=True):
-        out.setdefault(bucket, {})[part] = pl.read_ipc(io.BytesIO(blob))
-    return [out[b] for b in sorted(out)]
+    by_bucket = _blobs_by_bucket(rows)
+    return [by_bucket[b] for b in sorted(by_bucket)]  # type: ignore[misc]
 
 
 def read_partials(rows: pa.Table, missing: tuple[str, ...] = ()) -> list[Partials]:
     """The :class:`Partials` of every bucket from the rows of :func:`partials_rows`;
     ``missing``: parts left in Spark (None here)."""
-    by_bucket: dict[int, dict[str, pl.DataFrame | None]] = {}
-    buckets, parts, data = (rows.column(c).to_pylist() for c in ("bucket", "part", "data"))
-    for bucket, part, blob in zip(buckets, parts, data, strict=True):
-        frame = pl.read_ipc(io.BytesIO(blob)) if blob is not None else None
-        by_bucket.setdefault(bucket, dict.fromkeys(missing))[part] = frame
+    by_bucket = _blobs_by_bucket(rows, missing)
     return [Partials(**by_bucket[b]) for b in sorted(by_bucket)]  # type: ignore[arg-type]
 
 
